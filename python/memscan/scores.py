@@ -1,0 +1,71 @@
+"""Pair scores for verbatim and approximate memorization (DESIGN.md section 1).
+
+Every function takes token sequences (lists or numpy arrays of ids) and runs in the
+Rust core, in parallel, without the GIL. Conventions: two empty sequences are
+identical (similarity 1); an empty sequence against a non-empty one scores 0.
+
+- exact_match, prefix_length: the generation equals / shares a prefix with the reference.
+- positional_match: share of reference positions holding the same token (Pythia-style).
+- edit_similarity: 1 - Levenshtein / max length, over tokens (>= 0.9 counts as approximate).
+- bleu4: sentence BLEU-4 with add-one smoothing of the 2- to 4-gram precisions
+  (Lin & Och 2004; Chen & Cherry 2014 method 2) and the brevity penalty (>= 0.75 counts).
+- rouge_l_f1, rouge_l_recall: from the longest common subsequence (MUSE).
+- ngram_overlap: OVERLAP_n(a, b), share of a's n-grams (multiset) in the set of b's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from memscan import _core
+from memscan.errors import UserError
+from memscan.ragged import pack
+
+EDIT_SIMILARITY_THRESHOLD = 0.9
+BLEU_THRESHOLD = 0.75
+
+
+def _checked(call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def pair_scores(generations: Sequence, references: Sequence, threads: int | None = None) -> dict[str, np.ndarray]:
+    """All pair scores for aligned generations and references, plus the approximate-memorization flag."""
+    if len(generations) != len(references):
+        raise UserError(f"{len(generations)} generations but {len(references)} references")
+    scores = _checked(_core.pair_scores, *pack(generations), *pack(references), threads)
+    scores["approximate_match"] = (scores["edit_similarity"] >= EDIT_SIMILARITY_THRESHOLD) | (
+        scores["bleu4"] >= BLEU_THRESHOLD
+    )
+    return scores
+
+
+def ngram_overlap(generations: Sequence, references: Sequence, n: int = 10, threads: int | None = None) -> np.ndarray:
+    """OVERLAP_n for every aligned pair; every generation needs at least n tokens."""
+    if len(generations) != len(references):
+        raise UserError(f"{len(generations)} generations but {len(references)} references")
+    return _checked(_core.ngram_overlap, *pack(generations), *pack(references), n, threads)
+
+
+def extraction_likelihood(
+    sequences: Sequence,
+    generations: Sequence,
+    owner: Sequence[int],
+    prefix: Sequence[int],
+    n: int = 10,
+    threads: int | None = None,
+) -> np.ndarray:
+    """EL_n per sequence from the greedy continuations of its prefixes.
+
+    generations[j] continues the first prefix[j] tokens of sequences[owner[j]] and
+    holds exactly T - prefix[j] tokens; EL_n sums OVERLAP_n over a sequence's
+    generations and divides by T - n (prefixes 0..T-n-1 give the definition's t = 1..T-n).
+    """
+    owner = np.ascontiguousarray(owner, dtype=np.uint32)
+    prefix = np.ascontiguousarray(prefix, dtype=np.uint32)
+    return _checked(_core.extraction_likelihood, *pack(sequences), *pack(generations), owner, prefix, n, threads)

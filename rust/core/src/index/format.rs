@@ -1,0 +1,162 @@
+//! The index header: what `memscan-index.json` holds, and the checks made on opening.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const MAGIC: &str = "memscan-index";
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes per stored token id.
+pub const TOKEN_WIDTH: u32 = 4;
+pub const HEADER_FILE: &str = "memscan-index.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Header {
+    pub magic: String,
+    pub format_version: u32,
+    pub token_width: u32,
+    pub byte_order: String,
+    pub n_documents: u64,
+    pub n_tokens: u64,
+    pub shards: Vec<ShardMeta>,
+    /// Size and checksum of every file in the directory but the header, by relative path.
+    pub files: BTreeMap<String, FileSum>,
+    /// The caller's own description (memscan's Python layer stores the tokenizer identity here).
+    pub metadata: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ShardMeta {
+    pub dir: String,
+    pub first_document: u64,
+    pub n_documents: u64,
+    pub n_tokens: u64,
+    pub vocab_size: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileSum {
+    pub bytes: u64,
+    /// XXH3-64 of the file's bytes, as 16 hex digits.
+    pub xxh3: String,
+}
+
+impl FileSum {
+    pub fn of(bytes: &[u8]) -> Self {
+        Self { bytes: bytes.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)) }
+    }
+}
+
+impl Header {
+    pub fn read(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::corrupt(dir, "not a directory"));
+        }
+        let path = dir.join(HEADER_FILE);
+        let text = fs::read_to_string(&path)
+            .map_err(|_| Error::corrupt(dir, format!("not a memscan index (no readable {HEADER_FILE})")))?;
+        let header: Header = serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(&path, format!("unreadable index header: {e}")))?;
+        if header.magic != MAGIC {
+            return Err(Error::corrupt(&path, format!("not a memscan index header (magic {:?})", header.magic)));
+        }
+        if header.format_version != FORMAT_VERSION {
+            return Err(Error::corrupt(
+                &path,
+                format!(
+                    "index format version {} is not supported (this memscan reads version {FORMAT_VERSION}); rebuild the index",
+                    header.format_version
+                ),
+            ));
+        }
+        if header.token_width != TOKEN_WIDTH || header.byte_order != "little" {
+            return Err(Error::corrupt(&path, "unsupported token width or byte order"));
+        }
+        if cfg!(target_endian = "big") {
+            return Err(Error::corrupt(&path, "indexes are little-endian and this machine is big-endian"));
+        }
+        header.check_consistency(&path)?;
+        Ok(header)
+    }
+
+    /// The counts in the header must agree with each other and with the file sizes they imply.
+    fn check_consistency(&self, path: &Path) -> Result<()> {
+        let mut next_doc = 0u64;
+        let mut tokens = 0u64;
+        for shard in &self.shards {
+            if shard.first_document != next_doc {
+                return Err(Error::corrupt(path, format!("shard {} does not follow the one before it", shard.dir)));
+            }
+            next_doc += shard.n_documents;
+            tokens += shard.n_tokens;
+            let stream = shard.n_tokens + shard.n_documents;
+            for (name, bytes) in [
+                ("tokens.u32", stream * 4),
+                ("sa.u32", shard.n_tokens * 4),
+                ("docs.u64", (shard.n_documents + 1) * 8),
+                ("vocab.u32", shard.vocab_size * 4),
+            ] {
+                let rel = format!("{}/{name}", shard.dir);
+                match self.files.get(&rel) {
+                    Some(sum) if sum.bytes == bytes => {}
+                    Some(sum) => {
+                        return Err(Error::corrupt(path, format!("{rel} should hold {bytes} bytes, header lists {}", sum.bytes)))
+                    }
+                    None => return Err(Error::corrupt(path, format!("header does not list {rel}"))),
+                }
+            }
+        }
+        if next_doc != self.n_documents || tokens != self.n_tokens {
+            return Err(Error::corrupt(path, "shard counts do not add up to the index totals"));
+        }
+        Ok(())
+    }
+
+    /// Every listed file exists with the listed size (catches truncation without reading data).
+    pub fn check_file_sizes(&self, dir: &Path) -> Result<()> {
+        for (rel, sum) in &self.files {
+            let path = dir.join(rel);
+            let actual = fs::metadata(&path).map_err(|_| Error::corrupt(dir, format!("missing file {rel}")))?.len();
+            if actual != sum.bytes {
+                return Err(Error::corrupt(
+                    &path,
+                    format!("truncated or altered: {actual} bytes, expected {}", sum.bytes),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every listed file and compares its checksum.
+    pub fn verify_checksums(&self, dir: &Path) -> Result<()> {
+        self.files.par_iter().try_for_each(|(rel, sum)| {
+            let path = dir.join(rel);
+            let file = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let actual = if sum.bytes == 0 {
+                FileSum::of(&[])
+            } else {
+                // SAFETY: read-only map of a file we do not modify; the index is immutable once written.
+                let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+                FileSum::of(&map)
+            };
+            if actual != *sum {
+                return Err(Error::corrupt(&path, "checksum mismatch: the file was altered or damaged"));
+            }
+            Ok(())
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a header always serializes")
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(HEADER_FILE);
+        fs::write(&path, self.to_json()).map_err(|e| Error::io(&path, e))
+    }
+}

@@ -1,0 +1,158 @@
+//! Queries on one memory-mapped shard.
+
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use super::format::ShardMeta;
+use super::Occurrence;
+use crate::alphabet::Alphabet;
+use crate::error::{Error, Result};
+
+pub(crate) struct Shard {
+    tokens: Mmap,
+    sa: Mmap,
+    docs: Mmap,
+    vocab: Mmap,
+    first_document: u64,
+    n_documents: u64,
+}
+
+/// Where a pattern would be inserted in the suffix array, and its common-prefix
+/// lengths with the suffixes on either side (0 where there is none).
+struct Boundary {
+    slot: usize,
+    lcp_below: usize,
+    lcp_above: usize,
+}
+
+fn map_file(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: read-only map; index files are never modified after the build renames them into place.
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    Ok(map)
+}
+
+impl Shard {
+    pub fn open(dir: &Path, meta: &ShardMeta) -> Result<Self> {
+        let shard = Self {
+            tokens: map_file(&dir.join("tokens.u32"))?,
+            sa: map_file(&dir.join("sa.u32"))?,
+            docs: map_file(&dir.join("docs.u64"))?,
+            vocab: map_file(&dir.join("vocab.u32"))?,
+            first_document: meta.first_document,
+            n_documents: meta.n_documents,
+        };
+        if shard.docs().last().copied() != Some(shard.tokens().len() as u64) {
+            return Err(Error::corrupt(dir, "document table does not end at the token stream's end"));
+        }
+        Ok(shard)
+    }
+
+    fn tokens(&self) -> &[u32] {
+        bytemuck::cast_slice(&self.tokens)
+    }
+
+    fn sa(&self) -> &[u32] {
+        bytemuck::cast_slice(&self.sa)
+    }
+
+    fn docs(&self) -> &[u64] {
+        bytemuck::cast_slice(&self.docs)
+    }
+
+    fn alphabet(&self) -> Alphabet<'_> {
+        Alphabet::from_sorted(bytemuck::cast_slice(&self.vocab))
+    }
+
+    pub fn map_query(&self, query: &[u32]) -> Vec<u32> {
+        self.alphabet().map_query(query)
+    }
+
+    pub fn holds_document(&self, doc: u64) -> bool {
+        (self.first_document..self.first_document + self.n_documents).contains(&doc)
+    }
+
+    /// Token ids of a document this shard holds.
+    pub fn document(&self, doc: u64) -> Vec<u32> {
+        let local = (doc - self.first_document) as usize;
+        let (a, b) = (self.docs()[local] as usize, self.docs()[local + 1] as usize - 1);
+        let alphabet = self.alphabet();
+        self.tokens()[a..b].iter().map(|&r| alphabet.token(r)).collect()
+    }
+
+    /// Common-prefix length of the suffix at `pos` and `pat`, the first `known` tokens being known equal.
+    /// Stops at a document's separator, since a mapped pattern never contains 0.
+    #[inline]
+    fn lcp_at(&self, pos: usize, pat: &[u32], known: usize) -> usize {
+        let text = self.tokens();
+        let mut l = known;
+        while l < pat.len() && text.get(pos + l) == Some(&pat[l]) {
+            l += 1;
+        }
+        l
+    }
+
+    /// Binary search for `pat`; a suffix that starts with `pat` counts as before it when
+    /// `prefix_is_before` (upper bound) and after it otherwise (lower bound). Skips the
+    /// prefix shared by both current bounds (Manber and Myers' mlr heuristic).
+    fn search(&self, pat: &[u32], prefix_is_before: bool) -> Boundary {
+        let (sa, text) = (self.sa(), self.tokens());
+        let (mut lo, mut hi) = (0usize, sa.len());
+        let (mut lcp_below, mut lcp_above) = (0usize, 0usize);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let pos = sa[mid] as usize;
+            let l = self.lcp_at(pos, pat, lcp_below.min(lcp_above));
+            let before = if l == pat.len() {
+                prefix_is_before
+            } else {
+                text.get(pos + l).is_none_or(|&t| t < pat[l])
+            };
+            if before {
+                lo = mid + 1;
+                lcp_below = l;
+            } else {
+                hi = mid;
+                lcp_above = l;
+            }
+        }
+        Boundary { slot: lo, lcp_below, lcp_above }
+    }
+
+    fn range(&self, pat: &[u32]) -> std::ops::Range<usize> {
+        self.search(pat, false).slot..self.search(pat, true).slot
+    }
+
+    pub fn count(&self, pat: &[u32]) -> u64 {
+        self.range(pat).len() as u64
+    }
+
+    pub fn locate(&self, pat: &[u32], limit: usize) -> Vec<Occurrence> {
+        let range = self.range(pat);
+        let end = range.end.min(range.start.saturating_add(limit));
+        self.sa()[range.start..end].iter().map(|&p| self.occurrence(p as usize)).collect()
+    }
+
+    /// Longest prefix of `pat` that occurs in the shard, and the document holding it.
+    /// The longest match always sits next to the pattern's insertion point.
+    pub fn longest_match(&self, pat: &[u32]) -> (u32, u64) {
+        if pat.is_empty() || pat[0] == crate::alphabet::ABSENT {
+            return (0, 0);
+        }
+        let b = self.search(pat, false);
+        let (length, slot) =
+            if b.lcp_below >= b.lcp_above { (b.lcp_below, b.slot.wrapping_sub(1)) } else { (b.lcp_above, b.slot) };
+        if length == 0 {
+            return (0, 0);
+        }
+        (length as u32, self.occurrence(self.sa()[slot] as usize).doc)
+    }
+
+    fn occurrence(&self, pos: usize) -> Occurrence {
+        let docs = self.docs();
+        let local = docs.partition_point(|&start| start <= pos as u64) - 1;
+        Occurrence { doc: self.first_document + local as u64, offset: pos as u64 - docs[local] }
+    }
+}

@@ -1,0 +1,308 @@
+//! `memscan._core`: thin PyO3 bindings over memscan-core.
+//!
+//! Token batches arrive as contiguous numpy arrays (`uint32` tokens, `uint64` offsets)
+//! and are borrowed without copying; every batch call releases the GIL and runs on
+//! rayon. Results go back as numpy arrays. The Python package (`memscan.index`,
+//! `memscan.scores`) wraps these functions with friendlier signatures.
+
+use memscan_core::index::{self, CorpusIndex as CoreIndex, IndexWriter as CoreWriter};
+use memscan_core::{pairs, with_threads, Error, Ragged};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+create_exception!(_core, IndexCorruptError, PyValueError, "An index directory that is not one, is truncated, or fails its checksum.");
+
+fn py_err(e: Error) -> PyErr {
+    match e {
+        Error::Invalid(msg) => PyValueError::new_err(msg),
+        e @ Error::Corrupt { .. } => IndexCorruptError::new_err(e.to_string()),
+        e @ Error::Io { .. } => PyOSError::new_err(e.to_string()),
+    }
+}
+
+type Tokens<'py> = PyReadonlyArray1<'py, u32>;
+type Offsets<'py> = PyReadonlyArray1<'py, u64>;
+
+fn slice<'a, T: numpy::Element>(array: &'a PyReadonlyArray1<'_, T>, what: &str) -> PyResult<&'a [T]> {
+    array.as_slice().map_err(|_| PyValueError::new_err(format!("{what} must be a contiguous 1-D array")))
+}
+
+fn ragged<'a>(tokens: &'a Tokens<'_>, offsets: &'a Offsets<'_>) -> PyResult<Ragged<'a>> {
+    Ragged::new(slice(tokens, "tokens")?, slice(offsets, "offsets")?).map_err(py_err)
+}
+
+/// Runs `work` without the GIL on `threads` rayon workers (all cores when None).
+fn detached<T: Send>(
+    py: Python<'_>,
+    threads: Option<usize>,
+    work: impl FnOnce() -> memscan_core::Result<T> + Send,
+) -> PyResult<T> {
+    py.detach(|| with_threads(threads, work).and_then(|r| r)).map_err(py_err)
+}
+
+#[pyfunction]
+#[pyo3(signature = (gen_tokens, gen_offsets, ref_tokens, ref_offsets, threads=None))]
+fn pair_scores<'py>(
+    py: Python<'py>,
+    gen_tokens: Tokens<'py>,
+    gen_offsets: Offsets<'py>,
+    ref_tokens: Tokens<'py>,
+    ref_offsets: Offsets<'py>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (gens, refs) = (ragged(&gen_tokens, &gen_offsets)?, ragged(&ref_tokens, &ref_offsets)?);
+    let scores = detached(py, threads, || pairs::pair_scores(gens, refs))?;
+    let out = PyDict::new(py);
+    out.set_item("exact_match", scores.exact_match.into_pyarray(py))?;
+    out.set_item("prefix_length", scores.prefix_length.into_pyarray(py))?;
+    out.set_item("positional_match", scores.positional_match.into_pyarray(py))?;
+    out.set_item("edit_similarity", scores.edit_similarity.into_pyarray(py))?;
+    out.set_item("bleu4", scores.bleu4.into_pyarray(py))?;
+    out.set_item("rouge_l_f1", scores.rouge_l_f1.into_pyarray(py))?;
+    out.set_item("rouge_l_recall", scores.rouge_l_recall.into_pyarray(py))?;
+    Ok(out)
+}
+
+#[pyfunction]
+#[pyo3(signature = (gen_tokens, gen_offsets, ref_tokens, ref_offsets, n, threads=None))]
+fn ngram_overlap<'py>(
+    py: Python<'py>,
+    gen_tokens: Tokens<'py>,
+    gen_offsets: Offsets<'py>,
+    ref_tokens: Tokens<'py>,
+    ref_offsets: Offsets<'py>,
+    n: usize,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (gens, refs) = (ragged(&gen_tokens, &gen_offsets)?, ragged(&ref_tokens, &ref_offsets)?);
+    Ok(detached(py, threads, || pairs::ngram_overlap_batch(gens, refs, n))?.into_pyarray(py))
+}
+
+#[pyfunction]
+#[pyo3(signature = (seq_tokens, seq_offsets, gen_tokens, gen_offsets, owner, prefix, n, threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn extraction_likelihood<'py>(
+    py: Python<'py>,
+    seq_tokens: Tokens<'py>,
+    seq_offsets: Offsets<'py>,
+    gen_tokens: Tokens<'py>,
+    gen_offsets: Offsets<'py>,
+    owner: PyReadonlyArray1<'py, u32>,
+    prefix: PyReadonlyArray1<'py, u32>,
+    n: usize,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (seqs, gens) = (ragged(&seq_tokens, &seq_offsets)?, ragged(&gen_tokens, &gen_offsets)?);
+    let (owner, prefix) = (slice(&owner, "owner")?, slice(&prefix, "prefix")?);
+    Ok(detached(py, threads, || pairs::extraction_likelihood(seqs, gens, owner, prefix, n))?.into_pyarray(py))
+}
+
+#[pyfunction]
+#[pyo3(signature = (lengths, offsets, k))]
+fn coverage_from_lengths<'py>(
+    py: Python<'py>,
+    lengths: PyReadonlyArray1<'py, u32>,
+    offsets: Offsets<'py>,
+    k: u32,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let lengths = ragged(&lengths, &offsets)?;
+    Ok(detached(py, None, || index::coverage_batch(lengths, k))?.into_pyarray(py))
+}
+
+#[pyfunction]
+#[pyo3(signature = (lengths, docs, offsets, k))]
+fn spans_from_statistics<'py>(
+    py: Python<'py>,
+    lengths: PyReadonlyArray1<'py, u32>,
+    docs: PyReadonlyArray1<'py, i64>,
+    offsets: Offsets<'py>,
+    k: u32,
+) -> PyResult<Bound<'py, PyDict>> {
+    let lengths = ragged(&lengths, &offsets)?;
+    let docs = slice(&docs, "docs")?;
+    let spans = detached(py, None, || index::spans_batch(lengths, docs, k))?;
+    spans_dict(py, &spans)
+}
+
+fn spans_dict<'py>(py: Python<'py>, spans: &[index::Span]) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("query", spans.iter().map(|s| s.query).collect::<Vec<_>>().into_pyarray(py))?;
+    out.set_item("start", spans.iter().map(|s| s.start).collect::<Vec<_>>().into_pyarray(py))?;
+    out.set_item("length", spans.iter().map(|s| s.length).collect::<Vec<_>>().into_pyarray(py))?;
+    out.set_item("doc", spans.iter().map(|s| s.doc).collect::<Vec<_>>().into_pyarray(py))?;
+    Ok(out)
+}
+
+/// Writes an index directory shard by shard (see memscan.index.CorpusIndex.build).
+#[pyclass(module = "memscan._core")]
+struct IndexWriter {
+    inner: Option<CoreWriter>,
+}
+
+impl IndexWriter {
+    fn writer(&mut self) -> PyResult<&mut CoreWriter> {
+        self.inner.as_mut().ok_or_else(|| PyRuntimeError::new_err("this index writer is already finished"))
+    }
+}
+
+#[pymethods]
+impl IndexWriter {
+    #[new]
+    #[pyo3(signature = (path, overwrite=false))]
+    fn new(path: std::path::PathBuf, overwrite: bool) -> PyResult<Self> {
+        Ok(Self { inner: Some(CoreWriter::create(&path, overwrite).map_err(py_err)?) })
+    }
+
+    #[getter]
+    fn work_dir(&mut self) -> PyResult<std::path::PathBuf> {
+        Ok(self.writer()?.work_dir().to_path_buf())
+    }
+
+    #[pyo3(signature = (tokens, offsets, threads=None))]
+    fn add_shard(&mut self, py: Python<'_>, tokens: Tokens<'_>, offsets: Offsets<'_>, threads: Option<usize>) -> PyResult<()> {
+        let docs = ragged(&tokens, &offsets)?;
+        let writer = self.writer()?;
+        py.detach(|| writer.add_shard(docs, threads)).map_err(py_err)
+    }
+
+    fn add_file(&mut self, rel: &str) -> PyResult<()> {
+        self.writer()?.add_file(rel).map_err(py_err)
+    }
+
+    /// Writes the header (with `metadata_json` under "metadata") and moves the index into place.
+    fn finish(&mut self, metadata_json: &str) -> PyResult<()> {
+        let writer = self.inner.take().ok_or_else(|| PyRuntimeError::new_err("this index writer is already finished"))?;
+        writer.finish(metadata_json).map(|_| ()).map_err(py_err)
+    }
+
+    /// Abandons the build and removes the partial folder.
+    fn abort(&mut self) {
+        self.inner = None;
+    }
+}
+
+/// A memory-mapped corpus index (see memscan.index.CorpusIndex).
+#[pyclass(module = "memscan._core", frozen)]
+struct CorpusIndex {
+    inner: CoreIndex,
+}
+
+#[pymethods]
+impl CorpusIndex {
+    #[staticmethod]
+    #[pyo3(signature = (path, verify=false))]
+    fn open(py: Python<'_>, path: std::path::PathBuf, verify: bool) -> PyResult<Self> {
+        Ok(Self { inner: py.detach(|| CoreIndex::open(&path, verify)).map_err(py_err)? })
+    }
+
+    fn verify(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.verify()).map_err(py_err)
+    }
+
+    #[getter]
+    fn n_tokens(&self) -> u64 {
+        self.inner.n_tokens()
+    }
+
+    #[getter]
+    fn n_documents(&self) -> u64 {
+        self.inner.n_documents()
+    }
+
+    #[getter]
+    fn header_json(&self) -> String {
+        self.inner.header().to_json()
+    }
+
+    fn document<'py>(&self, py: Python<'py>, doc: u64) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        Ok(self.inner.document(doc).map_err(py_err)?.into_pyarray(py))
+    }
+
+    fn count(&self, ngram: Tokens<'_>) -> PyResult<u64> {
+        self.inner.count(slice(&ngram, "ngram")?).map_err(py_err)
+    }
+
+    #[pyo3(signature = (tokens, offsets, threads=None))]
+    fn count_batch<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Tokens<'py>,
+        offsets: Offsets<'py>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let queries = ragged(&tokens, &offsets)?;
+        Ok(detached(py, threads, || self.inner.count_batch(queries))?.into_pyarray(py))
+    }
+
+    /// (documents, offsets) of up to `limit` occurrences, sorted.
+    fn locate<'py>(
+        &self,
+        py: Python<'py>,
+        ngram: Tokens<'py>,
+        limit: usize,
+    ) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>)> {
+        let found = self.inner.locate(slice(&ngram, "ngram")?, limit).map_err(py_err)?;
+        let docs: Vec<u64> = found.iter().map(|o| o.doc).collect();
+        let offsets: Vec<u64> = found.iter().map(|o| o.offset).collect();
+        Ok((docs.into_pyarray(py), offsets.into_pyarray(py)))
+    }
+
+    /// (lengths, documents), flat and aligned with the query tokens.
+    #[pyo3(signature = (tokens, offsets, threads=None))]
+    fn matching_statistics<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Tokens<'py>,
+        offsets: Offsets<'py>,
+        threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)> {
+        let queries = ragged(&tokens, &offsets)?;
+        let ms = detached(py, threads, || Ok(self.inner.matching_statistics(queries)))?;
+        Ok((ms.lengths.into_pyarray(py), ms.docs.into_pyarray(py)))
+    }
+
+    #[pyo3(signature = (tokens, offsets, k, threads=None))]
+    fn coverage<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Tokens<'py>,
+        offsets: Offsets<'py>,
+        k: u32,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let queries = ragged(&tokens, &offsets)?;
+        Ok(detached(py, threads, || self.inner.coverage(queries, k))?.into_pyarray(py))
+    }
+
+    /// Spans as a dict of aligned arrays: query, start, length, doc.
+    #[pyo3(signature = (tokens, offsets, k, threads=None))]
+    fn attribute<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Tokens<'py>,
+        offsets: Offsets<'py>,
+        k: u32,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let queries = ragged(&tokens, &offsets)?;
+        let spans = detached(py, threads, || self.inner.attribute(queries, k))?;
+        spans_dict(py, &spans)
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("IndexCorruptError", m.py().get_type::<IndexCorruptError>())?;
+    m.add("INDEX_FORMAT_VERSION", memscan_core::index::FORMAT_VERSION)?;
+    m.add_function(wrap_pyfunction!(pair_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(ngram_overlap, m)?)?;
+    m.add_function(wrap_pyfunction!(extraction_likelihood, m)?)?;
+    m.add_function(wrap_pyfunction!(coverage_from_lengths, m)?)?;
+    m.add_function(wrap_pyfunction!(spans_from_statistics, m)?)?;
+    m.add_class::<IndexWriter>()?;
+    m.add_class::<CorpusIndex>()?;
+    Ok(())
+}
