@@ -40,7 +40,7 @@ def _shards(documents: Iterable[Document], shard_tokens: int) -> Iterator[list[D
     batch: list[Document] = []
     size = 0
     for doc in documents:
-        if batch and size + doc.tokens.size > shard_tokens:
+        if size and doc.tokens.size and size + doc.tokens.size > shard_tokens:
             yield batch
             batch, size = [], 0
         batch.append(doc)

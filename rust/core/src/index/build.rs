@@ -155,7 +155,7 @@ pub(crate) struct BuiltShard {
 /// Ranks the tokens, lays documents out with a separator after each, and sorts the suffixes.
 pub(crate) fn build_shard(docs: Ragged<'_>, threads: Option<usize>) -> Result<BuiltShard> {
     if docs.tokens().is_empty() {
-        return Err(Error::invalid("a shard needs at least one token"));
+        return Err(Error::invalid("the corpus is empty: no tokens to index"));
     }
     let stream_len = docs.tokens().len() + docs.len();
     if stream_len >= i32::MAX as usize {
