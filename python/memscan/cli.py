@@ -63,16 +63,11 @@ def index_build(inputs, out, tokenizer, text_field, id_field, split_lines, shard
     """Index INPUTS (JSONL, text, Parquet, datasets folders; `kjv` for the built-in corpus) into OUTPUT."""
     io.check_new(out, overwrite)
     tok = load_tokenizer(tokenizer)
-    bar = tqdm(desc="indexing", unit=" tok", unit_scale=True, file=sys.stderr)
-
-    def progress(n_docs, n_tokens):
-        bar.update(n_tokens)
-
-    built = build_index(
-        inputs, out, tok, text_field=text_field, id_field=id_field, split_lines=split_lines,
-        shard_tokens=shard_tokens, threads=threads, overwrite=overwrite, progress=progress,
-    )
-    bar.close()
+    with tqdm(desc="indexing", unit=" tok", unit_scale=True, file=sys.stderr) as bar:
+        built = build_index(
+            inputs, out, tok, text_field=text_field, id_field=id_field, split_lines=split_lines,
+            shard_tokens=shard_tokens, threads=threads, overwrite=overwrite, progress=lambda docs, tokens: bar.update(tokens),
+        )
     click.echo(f"indexed {built.n_documents} documents, {built.n_tokens} tokens into {out} ({built.size_bytes / 2**20:.1f} MiB)")
 
 

@@ -29,7 +29,6 @@ def kjv_paragraphs() -> Iterator[Record]:
     text = path.read_text(encoding="utf-8")
     start = text.index('"""') + 3
     body = text[start : text.index('"""', start)]
-    for number, line in enumerate(body.splitlines(), 1):
-        line = line.strip()
-        if line:
-            yield Record(f"kjv:{number}", NAME, text=line)
+    paragraphs = (line.strip() for line in body.splitlines())
+    for number, paragraph in enumerate(filter(None, paragraphs), 1):
+        yield Record(f"kjv:{number}", NAME, text=paragraph)

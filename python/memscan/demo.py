@@ -60,10 +60,8 @@ def _builtin_index(tokenizer, threads) -> CorpusIndex:
         except Exception as e:
             click.echo(f"rebuilding the cached index at {path} ({e})", err=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(desc="indexing the KJV", unit=" tok", unit_scale=True, file=sys.stderr)
-    index = build_index(["kjv"], path, tokenizer, threads=threads, overwrite=True, progress=lambda d, t: bar.update(t))
-    bar.close()
-    return index
+    with tqdm(desc="indexing the KJV", unit=" tok", unit_scale=True, file=sys.stderr) as bar:
+        return build_index(["kjv"], path, tokenizer, threads=threads, overwrite=True, progress=lambda d, t: bar.update(t))
 
 
 PASSAGE_WORDS = 60

@@ -1,0 +1,161 @@
+"""The real `memscan` command on real text (the built-in KJV), good input and bad."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+MEMSCAN = [sys.executable, "-m", "memscan.cli"]
+GENESIS = "In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness [was] upon the face of the deep."
+
+
+def memscan(*args, cwd=None):
+    return subprocess.run([*MEMSCAN, *map(str, args)], capture_output=True, text=True, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def fails_cleanly(result, message):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.startswith("memscan: error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.fixture(scope="module")
+def kjv_index(tmp_path_factory):
+    out = tmp_path_factory.mktemp("idx") / "kjv"
+    result = memscan("index", "build", "kjv", "-o", out, "--shard-tokens", 400_000)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture
+def generations(tmp_path):
+    path = tmp_path / "gens.jsonl"
+    rows = [
+        {"id": "verbatim", "text": GENESIS},
+        {"id": "novel", "text": "Suffix arrays make exact corpus search cheap enough to run on every generation."},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_index_info_describes_and_verifies(kjv_index):
+    result = memscan("index", "info", kjv_index)
+    assert result.returncode == 0, result.stderr
+    assert "shards     3" in result.stdout and "verified" in result.stdout and "smollm2-135m" in result.stdout
+
+
+def test_score_against_index_finds_the_verbatim_passage(kjv_index, generations, tmp_path):
+    out = tmp_path / "scores.parquet"
+    result = memscan("score", generations, "--index", kjv_index, "-o", out, "--jsonl", "--k", 20)
+    assert result.returncode == 0, result.stderr
+    table = pq.read_table(out).to_pylist()
+    verbatim, novel = table
+    assert verbatim["id"] == "verbatim" and verbatim["coverage"] == 1.0 and verbatim["top_doc_id"] == "kjv:1"
+    assert novel["coverage"] == 0.0 and novel["top_doc"] == -1
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 2
+    assert "2 sequences" in result.stdout
+
+
+def test_score_pairs(tmp_path):
+    gens, refs = tmp_path / "g.jsonl", tmp_path / "r.jsonl"
+    gens.write_text(json.dumps({"id": "a", "text": GENESIS}) + "\n" + json.dumps({"id": "b", "text": "the earth was without form"}) + "\n")
+    refs.write_text(json.dumps({"id": "b", "text": "and the earth was without form"}) + "\n" + json.dumps({"id": "a", "text": GENESIS}) + "\n")
+    out = tmp_path / "p.parquet"
+    result = memscan("score", gens, "--references", refs, "-o", out, "--n", 3)
+    assert result.returncode == 0, result.stderr
+    a, b = pq.read_table(out).to_pylist()
+    assert a["exact_match"] and a["overlap_3"] == 1.0
+    assert not b["exact_match"] and b["rouge_l_recall"] < 1.0 < b["rouge_l_recall"] + 0.5
+
+
+def test_output_is_never_overwritten_silently(kjv_index, generations, tmp_path):
+    out = tmp_path / "scores.parquet"
+    out.write_text("precious")
+    fails_cleanly(memscan("score", generations, "--index", kjv_index, "-o", out), "already exists")
+    assert out.read_text() == "precious"
+    assert memscan("score", generations, "--index", kjv_index, "-o", out, "--overwrite").returncode == 0
+
+
+def test_missing_input(kjv_index, tmp_path):
+    fails_cleanly(memscan("score", tmp_path / "nope.jsonl", "--index", kjv_index, "-o", tmp_path / "o.parquet"), "no such file")
+
+
+def test_malformed_jsonl_names_the_line(kjv_index, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": broken}\n')
+    fails_cleanly(memscan("score", bad, "--index", kjv_index, "-o", tmp_path / "o.parquet"), "bad.jsonl:2: malformed JSON")
+
+
+def test_empty_corpus(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"text": ""}) + "\n")
+    fails_cleanly(memscan("index", "build", empty, "-o", tmp_path / "i"), "corpus is empty")
+    assert not (tmp_path / "i").exists()
+
+
+def test_not_an_index_and_truncated_index(kjv_index, generations, tmp_path):
+    fails_cleanly(memscan("score", generations, "--index", tmp_path, "-o", tmp_path / "o.parquet"), "not a memscan index")
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", kjv_index, copy], check=True)
+    sa = copy / "shard-00001" / "sa.u32"
+    sa.write_bytes(sa.read_bytes()[:100])
+    fails_cleanly(memscan("index", "info", copy), "truncated")
+
+
+def test_checksum_failure(kjv_index, tmp_path):
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", kjv_index, copy], check=True)
+    vocab = copy / "shard-00000" / "vocab.u32"
+    data = bytearray(vocab.read_bytes())
+    data[8] ^= 1
+    vocab.write_bytes(bytes(data))
+    fails_cleanly(memscan("index", "info", copy), "checksum mismatch")
+
+
+def test_other_tokenizer_is_refused(kjv_index, generations, tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator([GENESIS], trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
+    tok.save(str(tmp_path / "tokenizer.json"))
+    fails_cleanly(
+        memscan("score", generations, "--index", kjv_index, "--tokenizer", tmp_path / "tokenizer.json", "-o", tmp_path / "o.parquet"),
+        "built with tokenizer 'smollm2-135m'",
+    )
+
+
+def test_token_ids_out_of_range(kjv_index, tmp_path):
+    ids = tmp_path / "ids.jsonl"
+    ids.write_text(json.dumps({"id": "x", "tokens": [1, 2, 10_000_000]}) + "\n")
+    fails_cleanly(memscan("score", ids, "--index", kjv_index, "-o", tmp_path / "o.parquet"), "token id 10000000 is out of range")
+
+
+def test_sequences_shorter_than_n(tmp_path):
+    gens, refs = tmp_path / "g.jsonl", tmp_path / "r.jsonl"
+    gens.write_text(json.dumps({"text": "In the"}) + "\n")
+    refs.write_text(json.dumps({"text": "In the beginning"}) + "\n")
+    fails_cleanly(memscan("score", gens, "--references", refs, "-o", tmp_path / "o.parquet"), "fewer than n = 10")
+
+
+def test_score_needs_exactly_one_target(generations, tmp_path):
+    fails_cleanly(memscan("score", generations, "-o", tmp_path / "o.parquet"), "exactly one of --index")
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    env_cache = tmp_path / "cache"
+    result = subprocess.run(
+        [*MEMSCAN, "demo", "-o", tmp_path / "demo"], capture_output=True, text=True, env={**os.environ, "MEMSCAN_CACHE": str(env_cache)}
+    )
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "verbatim:genesis-creation" in report
+    rows = {r["id"]: r for r in pq.read_table(tmp_path / "demo" / "scan.parquet").to_pylist()}
+    assert rows["verbatim:john-3-16"]["coverage"] == 1.0
+    assert rows["new:new-unlearning"]["coverage"] == 0.0
+    assert 0 < rows["quote-in-new-text"]["coverage"] < 1

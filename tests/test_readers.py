@@ -1,0 +1,56 @@
+"""Every input format reads to the same records."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from memscan.errors import UserError
+from memscan.readers import read_records
+
+ROWS = [{"id": "a", "text": "first document"}, {"id": "b", "text": "second document"}]
+
+
+def texts(path, **kw):
+    return [(r.id, r.text) for r in read_records(path, **kw)]
+
+
+def test_jsonl_parquet_and_datasets_folder_agree(tmp_path):
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    parquet = tmp_path / "c.parquet"
+    pq.write_table(pa.Table.from_pylist(ROWS), parquet)
+    import datasets
+
+    datasets.Dataset.from_list(ROWS).save_to_disk(str(tmp_path / "ds"))
+    expected = [("a", "first document"), ("b", "second document")]
+    assert texts(jsonl) == texts(parquet) == texts(tmp_path / "ds") == expected
+
+
+def test_plain_text_whole_file_or_lines(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("one\n\ntwo\n")
+    assert texts(path) == [("t.txt", "one\n\ntwo\n")]
+    assert texts(path, split_lines=True) == [("t.txt:1", "one"), ("t.txt:3", "two")]
+
+
+def test_records_without_text_or_tokens_are_refused(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"body": "x"}\n')
+    with pytest.raises(UserError, match="c.jsonl:1: needs a string field 'text'"):
+        list(read_records(path))
+
+
+def test_token_records(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"tokens": [1, 2, 3]}\n')
+    assert [r.tokens for r in read_records(path)] == [[1, 2, 3]]
+
+
+def test_unknown_format_and_plain_folder(tmp_path):
+    (tmp_path / "x.csv").write_text("a,b\n")
+    with pytest.raises(UserError, match="unknown input format"):
+        list(read_records(tmp_path / "x.csv"))
+    with pytest.raises(UserError, match="save_to_disk"):
+        list(read_records(tmp_path))
