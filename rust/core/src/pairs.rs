@@ -231,3 +231,24 @@ pub fn extraction_likelihood(
     }
     Ok(sums.iter().enumerate().map(|(s, total)| total / (sequences.get(s).len() - n) as f64).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_and_lcs_by_hand() {
+        assert_eq!(levenshtein(&[1, 2, 3], &[1, 3]), 1);
+        assert_eq!(levenshtein(&[], &[1, 2]), 2);
+        assert_eq!(levenshtein(&[1, 2, 3, 4], &[2, 1, 3, 5]), 3);
+        assert_eq!(lcs_length(&[1, 2, 3, 4], &[2, 4, 1]), 2);
+    }
+
+    #[test]
+    fn overlap_counts_repeats_in_a_but_not_in_b() {
+        // a's 2-grams: (1,1) x3; b holds (1,1) once -> all three found.
+        assert_eq!(ngram_overlap(&[1, 1, 1, 1], &[1, 1], 2).unwrap(), 1.0);
+        assert_eq!(ngram_overlap(&[1, 2, 3], &[2, 3, 4], 2).unwrap(), 0.5);
+        assert!(ngram_overlap(&[1], &[1], 2).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! The index end to end in Rust: build with several shards, reopen, query, detect damage.
+
+use memscan_core::index::{CorpusIndex, IndexWriter, Occurrence};
+use memscan_core::ragged::offsets_from_lengths;
+use memscan_core::{Error, Ragged};
+
+fn write_index(dir: &std::path::Path, shards: &[Vec<Vec<u32>>]) -> CorpusIndex {
+    let mut writer = IndexWriter::create(dir, false).unwrap();
+    for docs in shards {
+        let tokens: Vec<u32> = docs.concat();
+        let offsets = offsets_from_lengths(docs.iter().map(Vec::len));
+        writer.add_shard(Ragged::new(&tokens, &offsets).unwrap(), Some(1)).unwrap();
+    }
+    writer.finish("{}").unwrap();
+    CorpusIndex::open(dir, true).unwrap()
+}
+
+fn brute_count(docs: &[Vec<u32>], pat: &[u32]) -> u64 {
+    docs.iter().map(|d| d.windows(pat.len()).filter(|w| *w == pat).count() as u64).sum()
+}
+
+#[test]
+fn sharded_queries_match_brute_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shards = vec![vec![vec![1, 2, 3, 1, 2], vec![u32::MAX, 1, 2]], vec![vec![2, 3], vec![1]]];
+    let index = write_index(&tmp.path().join("i"), &shards);
+    let all: Vec<Vec<u32>> = shards.concat();
+    for pat in [vec![1], vec![1, 2], vec![2, 3], vec![u32::MAX, 1], vec![3, 1, 2], vec![7]] {
+        assert_eq!(index.count(&pat).unwrap(), brute_count(&all, &pat), "{pat:?}");
+    }
+    assert_eq!(
+        index.locate(&[2, 3], 10).unwrap(),
+        vec![Occurrence { doc: 0, offset: 1 }, Occurrence { doc: 2, offset: 0 }]
+    );
+    let query = [u32::MAX, 1, 2, 3, 1];
+    let ms = index.matching_statistics(Ragged::new(&query, &[0, 5]).unwrap());
+    assert_eq!(ms.lengths, vec![3, 4, 3, 2, 1]);
+    assert_eq!(ms.docs[0], 1);
+    assert_eq!(index.document(1).unwrap(), vec![u32::MAX, 1, 2]);
+}
+
+#[test]
+fn damage_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("i");
+    write_index(&dir, &[vec![vec![5, 6, 7]]]);
+    let sa = dir.join("shard-00000/sa.u32");
+    let mut bytes = std::fs::read(&sa).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&sa, &bytes).unwrap();
+    assert!(CorpusIndex::open(&dir, false).is_ok());
+    assert!(matches!(CorpusIndex::open(&dir, true), Err(Error::Corrupt { .. })));
+    std::fs::write(&sa, &bytes[..4]).unwrap();
+    assert!(matches!(CorpusIndex::open(&dir, false), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn writer_refuses_existing_and_cleans_up_when_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("i");
+    std::fs::create_dir(&dir).unwrap();
+    assert!(matches!(IndexWriter::create(&dir, false), Err(Error::Invalid(_))));
+    let writer = IndexWriter::create(&tmp.path().join("j"), false).unwrap();
+    let partial = writer.work_dir().to_path_buf();
+    assert!(partial.exists());
+    drop(writer);
+    assert!(!partial.exists());
+}
