@@ -99,3 +99,15 @@ def test_ids_outside_32_bits_are_refused():
 def test_numpy_inputs_of_any_integer_dtype():
     a = np.array([1, 2, 3], dtype=np.int64)
     assert scores.pair_scores([a], [a.astype(np.uint32)])["exact_match"][0]
+
+
+def test_packed_input_equals_list_input():
+    from memscan.ragged import Packed
+
+    rows = np.array([[1, 2, 3, 4], [2, 3, 4, 0]], dtype=np.uint32)
+    packed = Packed.from_padded(rows, [4, 3])
+    assert len(packed) == 2
+    x = [[1, 2, 3, 4, 5]]
+    as_list = scores.extraction_likelihood(x, [[1, 2, 3, 4, 5], [2, 3, 4, 5]], [0, 0], [0, 1], 2)
+    gens = Packed.from_padded(np.array([[1, 2, 3, 4, 5], [2, 3, 4, 5, 0]]), [5, 4])
+    assert scores.extraction_likelihood(x, gens, [0, 0], [0, 1], 2).tolist() == as_list.tolist()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,9 +26,34 @@ def as_tokens(seq) -> np.ndarray:
     return array.astype(np.uint32)
 
 
-def pack(seqs: Sequence) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Packed:
+    """Sequences already flat: sequence i is tokens[offsets[i]:offsets[i + 1]].
+
+    Every batch function accepts one in place of a list of sequences, which skips
+    packing (the cost that dominates for many short sequences)."""
+
+    tokens: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def from_padded(cls, rows: np.ndarray, lengths: Sequence[int]) -> Packed:
+        """Row i's first lengths[i] tokens of a 2-D array (e.g. a batch of generations)."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        keep = np.arange(rows.shape[1])[None, :] < lengths[:, None]
+        offsets = np.zeros(len(lengths) + 1, dtype=np.uint64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(np.ascontiguousarray(rows[keep], dtype=np.uint32), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def pack(seqs: Sequence | Packed) -> tuple[np.ndarray, np.ndarray]:
     """(tokens, offsets): sequence i is tokens[offsets[i]:offsets[i + 1]]."""
-    arrays = [as_tokens(s) for s in seqs]
+    if isinstance(seqs, Packed):
+        return as_tokens(seqs.tokens), np.ascontiguousarray(seqs.offsets, dtype=np.uint64)
+    arrays = [s if isinstance(s, np.ndarray) and s.dtype == np.uint32 and s.ndim == 1 else as_tokens(s) for s in seqs]
     offsets = np.zeros(len(arrays) + 1, dtype=np.uint64)
     np.cumsum([a.size for a in arrays], out=offsets[1:])
     tokens = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint32)

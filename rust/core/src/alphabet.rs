@@ -75,17 +75,19 @@ impl Alphabet<'static> {
         Self { vocab: std::borrow::Cow::Owned(vocab) }
     }
 
-    /// Ranks of `tokens` (each in 1..=V), computed in parallel.
-    pub fn ranks_of(&self, tokens: &[u32]) -> Vec<u32> {
+    /// A function from a token of this alphabet to its rank (a dense table when ids are small).
+    pub fn ranker(&self) -> impl Fn(u32) -> u32 + Sync + '_ {
         let max = self.vocab.last().copied().unwrap_or(0);
-        if max < DENSE_TABLE_MAX_ID {
+        let table = (max < DENSE_TABLE_MAX_ID).then(|| {
             let mut table = vec![ABSENT; max as usize + 1];
             for (i, &t) in self.vocab.iter().enumerate() {
                 table[t as usize] = i as u32 + 1;
             }
-            tokens.par_iter().map(|&t| table[t as usize]).collect()
-        } else {
-            tokens.par_iter().map(|&t| self.rank(t)).collect()
+            table
+        });
+        move |t| match &table {
+            Some(table) => table.get(t as usize).copied().unwrap_or(ABSENT),
+            None => self.rank(t),
         }
     }
 }
@@ -99,7 +101,7 @@ mod tests {
         let tokens = [u32::MAX, 7, 7, u32::MAX - 1, 0];
         let a = Alphabet::of(&tokens);
         assert_eq!(a.vocab(), &[0, 7, u32::MAX - 1, u32::MAX]);
-        assert_eq!(a.ranks_of(&tokens), vec![4, 2, 2, 3, 1]);
+        assert_eq!(tokens.iter().map(|&t| a.ranker()(t)).collect::<Vec<_>>(), vec![4, 2, 2, 3, 1]);
         assert_eq!(a.rank(8), ABSENT);
         assert_eq!(a.token(4), u32::MAX);
     }
@@ -109,6 +111,6 @@ mod tests {
         let tokens = [5, 1, 5, 3];
         let a = Alphabet::of(&tokens);
         assert_eq!(a.vocab(), &[1, 3, 5]);
-        assert_eq!(a.ranks_of(&tokens), vec![3, 1, 3, 2]);
+        assert_eq!(tokens.iter().map(|&t| a.ranker()(t)).collect::<Vec<_>>(), vec![3, 1, 3, 2]);
     }
 }

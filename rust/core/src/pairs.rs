@@ -221,15 +221,120 @@ pub fn extraction_likelihood(
             )));
         }
     }
-    let overlaps: Vec<f64> = (0..gens.len())
-        .into_par_iter()
-        .map(|j| ngram_overlap(gens.get(j), &sequences.get(owner[j] as usize)[prefix[j] as usize..], n))
-        .collect::<Result<_>>()?;
-    let mut sums = vec![0.0; sequences.len()];
-    for (j, overlap) in overlaps.into_iter().enumerate() {
-        sums[owner[j] as usize] += overlap;
+    let mut generations_of: Vec<Vec<usize>> = vec![Vec::new(); sequences.len()];
+    for (j, &s) in owner.iter().enumerate() {
+        generations_of[s as usize].push(j);
     }
-    Ok(sums.iter().enumerate().map(|(s, total)| total / (sequences.get(s).len() - n) as f64).collect())
+    Ok(generations_of
+        .par_iter()
+        .enumerate()
+        .map(|(s, generations)| {
+            let x = sequences.get(s);
+            let suffix_grams = SuffixGrams::new(x, n);
+            let total: f64 = generations
+                .iter()
+                .map(|&j| {
+                    let a = gens.get(j);
+                    suffix_grams.found_in_suffix(a, prefix[j] as usize) as f64 / (a.len() - n + 1) as f64
+                })
+                .sum();
+            total / (x.len() - n) as f64
+        })
+        .collect())
+}
+
+/// Odd multiplier of the polynomial rolling hash over n-grams (arithmetic mod 2^64).
+const ROLL: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Rolling hashes of every n-gram of `seq`, each computed in O(1) from the one before.
+fn rolling_hashes(seq: &[u32], n: usize) -> impl Iterator<Item = u64> + '_ {
+    let top = ROLL.wrapping_pow(n as u32 - 1);
+    let first: u64 = seq[..n].iter().fold(0, |h, &t| h.wrapping_mul(ROLL).wrapping_add(t as u64));
+    (0..seq.len() - n + 1).scan(first, move |h, i| {
+        let current = *h;
+        if i + n < seq.len() {
+            *h = h.wrapping_sub((seq[i] as u64).wrapping_mul(top)).wrapping_mul(ROLL).wrapping_add(seq[i + n] as u64);
+        }
+        Some(current)
+    })
+}
+
+/// The n-grams of a sequence x, indexed to answer "is this n-gram among the n-grams of
+/// x[p..]" for any p: an n-gram is there iff its last start in x is p or later. Keys are
+/// rolling hashes and every hit is confirmed token by token, so the answer is exact;
+/// should two distinct n-grams of x share a hash, the index keys on the n-grams themselves.
+struct SuffixGrams<'a> {
+    x: &'a [u32],
+    n: usize,
+    last_start: LastStart<'a>,
+}
+
+enum LastStart<'a> {
+    ByHash(HashTable),
+    ByGram(FxHashMap<&'a [u32], usize>),
+}
+
+/// Open-addressing table from an n-gram's rolling hash to its last start: a few
+/// hundred entries per sequence, probed by the hash's top bits (its best-mixed ones).
+struct HashTable {
+    slots: Vec<(u64, u32)>,
+    shift: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl HashTable {
+    fn with_capacity(entries: usize) -> Self {
+        let bits = (2 * entries.max(8)).next_power_of_two().trailing_zeros();
+        Self { slots: vec![(0, EMPTY); 1 << bits], shift: 64 - bits }
+    }
+
+    fn slot(&self, hash: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = (hash >> self.shift) as usize;
+        while self.slots[i].1 != EMPTY && self.slots[i].0 != hash {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    fn get(&self, hash: u64) -> Option<usize> {
+        let (_, start) = self.slots[self.slot(hash)];
+        (start != EMPTY).then_some(start as usize)
+    }
+
+    fn insert(&mut self, hash: u64, start: usize) {
+        let i = self.slot(hash);
+        self.slots[i] = (hash, start as u32);
+    }
+}
+
+impl<'a> SuffixGrams<'a> {
+    fn new(x: &'a [u32], n: usize) -> Self {
+        let mut by_hash = HashTable::with_capacity(x.len());
+        for (i, h) in rolling_hashes(x, n).enumerate() {
+            if let Some(before) = by_hash.get(h) {
+                if x[before..before + n] != x[i..i + n] {
+                    let by_gram = x.windows(n).enumerate().map(|(i, g)| (g, i)).collect();
+                    return Self { x, n, last_start: LastStart::ByGram(by_gram) };
+                }
+            }
+            by_hash.insert(h, i);
+        }
+        Self { x, n, last_start: LastStart::ByHash(by_hash) }
+    }
+
+    /// How many of a's n-grams (counted with repeats) occur in x[p..].
+    fn found_in_suffix(&self, a: &[u32], p: usize) -> usize {
+        let n = self.n;
+        match &self.last_start {
+            LastStart::ByHash(table) => rolling_hashes(a, n)
+                .enumerate()
+                .filter(|&(i, h)| table.get(h).is_some_and(|s| s >= p && self.x[s..s + n] == a[i..i + n]))
+                .count(),
+            LastStart::ByGram(map) => a.windows(n).filter(|g| map.get(g).is_some_and(|&s| s >= p)).count(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -242,6 +347,28 @@ mod tests {
         assert_eq!(levenshtein(&[], &[1, 2]), 2);
         assert_eq!(levenshtein(&[1, 2, 3, 4], &[2, 1, 3, 5]), 3);
         assert_eq!(lcs_length(&[1, 2, 3, 4], &[2, 4, 1]), 2);
+    }
+
+    #[test]
+    fn rolling_hashes_equal_direct_hashes() {
+        let seq = [3, 1, 4, 1, 5, 9, 2, 6];
+        let direct: Vec<u64> =
+            seq.windows(3).map(|g| g.iter().fold(0u64, |h, &t| h.wrapping_mul(ROLL).wrapping_add(t as u64))).collect();
+        assert_eq!(rolling_hashes(&seq, 3).collect::<Vec<_>>(), direct);
+    }
+
+    #[test]
+    fn suffix_grams_fallback_agrees_with_hashing() {
+        let x = [1, 2, 3, 1, 2, 4, 1, 2];
+        let by_gram = SuffixGrams {
+            x: &x,
+            n: 2,
+            last_start: LastStart::ByGram(x.windows(2).enumerate().map(|(i, g)| (g, i)).collect()),
+        };
+        let hashed = SuffixGrams::new(&x, 2);
+        for p in 0..x.len() - 1 {
+            assert_eq!(by_gram.found_in_suffix(&[1, 2, 4, 1], p), hashed.found_in_suffix(&[1, 2, 4, 1], p));
+        }
     }
 
     #[test]

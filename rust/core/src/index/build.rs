@@ -164,17 +164,15 @@ pub(crate) fn build_shard(docs: Ragged<'_>, threads: Option<usize>) -> Result<Bu
         )));
     }
     let alphabet = Alphabet::of(docs.tokens());
-    let ranks = alphabet.ranks_of(docs.tokens());
+    let rank = alphabet.ranker();
     let mut stream: Vec<i32> = Vec::with_capacity(stream_len);
     let mut starts: Vec<u64> = Vec::with_capacity(docs.len() + 1);
-    for i in 0..docs.len() {
+    for doc in docs.iter() {
         starts.push(stream.len() as u64);
-        let (a, b) = (docs.offsets()[i] as usize, docs.offsets()[i + 1] as usize);
-        stream.extend(ranks[a..b].iter().map(|&r| r as i32));
+        stream.extend(doc.iter().map(|&t| rank(t) as i32));
         stream.push(SEPARATOR as i32);
     }
     starts.push(stream.len() as u64);
-    drop(ranks);
 
     let thread_count = match threads {
         None => ThreadCount::openmp_default(),
