@@ -179,9 +179,15 @@ class CorpusIndex:
     def matching_statistics(self, queries: Sequence, threads: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per query: (lengths, docs). lengths[j] is the longest span starting at token j
         that occurs in the corpus; docs[j] a document holding it (-1 when none)."""
+        lengths, docs, offsets = self.matching_statistics_flat(queries, threads)
+        return list(zip(unpack(lengths, offsets), unpack(docs, offsets)))
+
+    def matching_statistics_flat(self, queries: Sequence, threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lengths, docs, offsets): the matching statistics of all queries in one flat
+        array each, query i at offsets[i]:offsets[i + 1]."""
         tokens, offsets = pack(queries)
         lengths, docs = self._query(self._core.matching_statistics, tokens, offsets, threads)
-        return list(zip(unpack(lengths, offsets), unpack(docs, offsets)))
+        return lengths, docs, offsets
 
     def coverage(self, queries: Sequence, k: int, threads: int | None = None) -> np.ndarray:
         """Share of each query's tokens inside a corpus span of at least k tokens."""

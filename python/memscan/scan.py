@@ -11,7 +11,7 @@ import pyarrow as pa
 from memscan import _core
 from memscan.errors import UserError
 from memscan.index import CorpusIndex
-from memscan.ragged import pack, unpack
+from memscan.ragged import unpack
 from memscan.scores import ngram_overlap, pair_scores
 
 SPAN_TYPE = pa.list_(pa.struct([("start", pa.int64()), ("length", pa.int64()), ("doc", pa.int64())]))
@@ -28,8 +28,7 @@ def scan_against_index(
     if k < 1:
         raise UserError("k must be at least 1")
     index.check_ids(queries)
-    tokens, offsets = pack(queries)
-    lengths, docs = index._query(index._core.matching_statistics, tokens, offsets, threads)
+    lengths, docs, offsets = index.matching_statistics_flat(queries, threads)
     coverage = _core.coverage_from_lengths(lengths, offsets, k)
     spans = _core.spans_from_statistics(lengths, docs, offsets, k)
     per_query = [[] for _ in queries]
