@@ -24,6 +24,8 @@ fn py_err(e: Error) -> PyErr {
 }
 
 type Tokens<'py> = PyReadonlyArray1<'py, u32>;
+/// Two aligned arrays handed back together (e.g. documents and offsets).
+type ArrayPair<'py, A, B> = PyResult<(Bound<'py, PyArray1<A>>, Bound<'py, PyArray1<B>>)>;
 type Offsets<'py> = PyReadonlyArray1<'py, u64>;
 
 fn slice<'a, T: numpy::Element>(array: &'a PyReadonlyArray1<'_, T>, what: &str) -> PyResult<&'a [T]> {
@@ -243,7 +245,7 @@ impl CorpusIndex {
         py: Python<'py>,
         ngram: Tokens<'py>,
         limit: usize,
-    ) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>)> {
+    ) -> ArrayPair<'py, u64, u64> {
         let found = self.inner.locate(slice(&ngram, "ngram")?, limit).map_err(py_err)?;
         let docs: Vec<u64> = found.iter().map(|o| o.doc).collect();
         let offsets: Vec<u64> = found.iter().map(|o| o.offset).collect();
@@ -258,7 +260,7 @@ impl CorpusIndex {
         tokens: Tokens<'py>,
         offsets: Offsets<'py>,
         threads: Option<usize>,
-    ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)> {
+    ) -> ArrayPair<'py, u32, i64> {
         let queries = ragged(&tokens, &offsets)?;
         let ms = detached(py, threads, || Ok(self.inner.matching_statistics(queries)))?;
         Ok((ms.lengths.into_pyarray(py), ms.docs.into_pyarray(py)))
