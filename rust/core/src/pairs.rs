@@ -21,6 +21,16 @@ pub struct PairScores {
     pub rouge_l_recall: Vec<f64>,
 }
 
+/// The module's convention when either side is empty: 1 for two empty sequences, 0 for
+/// one; None when both hold tokens and the score must be computed.
+fn empty_pair_score(gen: &[u32], reference: &[u32]) -> Option<f64> {
+    match (gen.is_empty(), reference.is_empty()) {
+        (true, true) => Some(1.0),
+        (false, false) => None,
+        _ => Some(0.0),
+    }
+}
+
 /// Length of the longest common prefix.
 pub fn prefix_length(gen: &[u32], reference: &[u32]) -> usize {
     gen.iter().zip(reference).take_while(|(a, b)| a == b).count()
@@ -80,11 +90,8 @@ pub fn lcs_length(a: &[u32], b: &[u32]) -> usize {
 
 /// ROUGE-L (F1, recall) from the longest common subsequence, as MUSE reports it.
 pub fn rouge_l(gen: &[u32], reference: &[u32]) -> (f64, f64) {
-    if gen.is_empty() && reference.is_empty() {
-        return (1.0, 1.0);
-    }
-    if gen.is_empty() || reference.is_empty() {
-        return (0.0, 0.0);
+    if let Some(score) = empty_pair_score(gen, reference) {
+        return (score, score);
     }
     let lcs = lcs_length(gen, reference) as f64;
     let precision = lcs / gen.len() as f64;
@@ -106,11 +113,8 @@ fn ngram_counts(seq: &[u32], n: usize) -> FxHashMap<&[u32], u32> {
 /// of Chen & Cherry 2014). An empty generation, or one sharing no token with the
 /// reference, scores 0.
 pub fn bleu4(gen: &[u32], reference: &[u32]) -> f64 {
-    if gen.is_empty() && reference.is_empty() {
-        return 1.0;
-    }
-    if gen.is_empty() || reference.is_empty() {
-        return 0.0;
+    if let Some(score) = empty_pair_score(gen, reference) {
+        return score;
     }
     let mut log_precision = 0.0;
     for n in 1..=4usize {

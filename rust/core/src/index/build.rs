@@ -98,7 +98,8 @@ impl IndexWriter {
     pub fn finish(mut self, metadata_json: &str) -> Result<Header> {
         let metadata: serde_json::Value = serde_json::from_str(metadata_json)
             .map_err(|e| Error::invalid(format!("index metadata is not valid JSON: {e}")))?;
-        if self.shards.is_empty() || self.shards.iter().all(|s| s.n_tokens == 0) {
+        // add_shard refuses shards without tokens, so only "no shard at all" is left to catch.
+        if self.shards.is_empty() {
             return Err(Error::invalid("the corpus is empty: no tokens to index"));
         }
         let header = Header {
