@@ -149,7 +149,7 @@ def test_score_needs_exactly_one_target(generations, tmp_path):
 def test_demo_runs_end_to_end(tmp_path):
     env_cache = tmp_path / "cache"
     result = subprocess.run(
-        [*MEMSCAN, "demo", "-o", tmp_path / "demo"], capture_output=True, text=True, env={**os.environ, "MEMSCAN_CACHE": str(env_cache)}
+        [*MEMSCAN, "scan-demo", "-o", tmp_path / "demo"], capture_output=True, text=True, env={**os.environ, "MEMSCAN_CACHE": str(env_cache)}
     )
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "demo" / "report.md").read_text()

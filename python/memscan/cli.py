@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from memscan import io
+from memscan import cli_model, io
 from memscan.errors import IndexCorruptError, UserError
 from memscan.index import CorpusIndex
 from memscan.pipeline import build_index, records_of, tokenize
@@ -150,15 +150,19 @@ def _align(ids, ref_ids, refs):
     return refs
 
 
-@main.command()
-@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("memscan-demo"), show_default=True)
+@main.command("scan-demo")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("memscan-scan-demo"), show_default=True)
 @threads_option
 @overwrite_option
-def demo(out, threads, overwrite):
-    """The main job on built-in data: index the KJV, scan texts against it, write a report."""
-    from memscan.demo import run_demo
+def scan_demo(out, threads, overwrite):
+    """The scanner alone on built-in data: index the KJV, scan texts against it, write a report."""
+    from memscan.demo_scan import run_demo
 
     run_demo(out, threads=threads, overwrite=overwrite)
+
+
+for command in (cli_model.memorization, cli_model.attack, cli_model.unlearn, cli_model.demo):
+    main.add_command(command)
 
 
 if __name__ == "__main__":

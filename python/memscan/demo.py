@@ -1,138 +1,156 @@
-"""`memscan demo`: the scanner's main job on built-in data, offline.
+"""`memscan demo`: the main job, end to end on the built-in model, offline.
 
-Indexes the built-in corpus (the KJV) with the built-in tokenizer (cached after the
-first run), then scans texts of known provenance against it — passages copied
-verbatim, the same passages with every sixth word changed, a new text quoting one
-verse, and new texts — and scores the edited passages against the originals as
-(generation, reference) pairs. Writes Parquet/JSONL tables and a Markdown report.
+1. Cut public-domain passages (the KJV) into sequences of `tokens` tokens; split them
+   into a forget set, an unseen set and held-out text.
+2. Implant the forget set into SmolLM2-135M by fine-tuning with repeat counts 1, 2, 4
+   and 8, so memorization varies per sequence as it does for pretraining data.
+3. Score every sequence; learn the interval from the unseen set.
+4. Run GA, SGA, TA and TAU from the implanted model with DESIGN.md's defaults; after
+   each, score the forget set, attack it with MIAU and measure held-out perplexity.
+5. Write a comparison table (Parquet, CSV, Markdown), per-sequence PNG plots with the
+   interval shaded, ROC curves, and a report of what happened.
 """
 
 from __future__ import annotations
 
-import os
+import copy
+import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import numpy as np
+import pyarrow as pa
+import torch
 from tqdm import tqdm
 
 from memscan import io
+from memscan.attack import AttackOptions, run_attack
 from memscan.corpus import kjv_paragraphs
-from memscan.errors import UserError
-from memscan.index import CorpusIndex
-from memscan.pipeline import build_index
-from memscan.scan import scan_against_index, scan_pairs
-from memscan.summary import index_summary, pairs_summary
-from memscan.tokenizer import DEFAULT_TOKENIZER, load_tokenizer
-
-K = 32
-PASSAGES = {  # a phrase that picks one paragraph of the built-in corpus
-    "genesis-creation": "In the beginning God created the heaven and the earth.",
-    "psalm-23": "The LORD [is] my shepherd",
-    "john-3-16": "For God so loved the world",
-}
-NEW_TEXTS = {
-    "new-suffix-arrays": (
-        "A suffix array lists every suffix of a text in sorted order, so that each substring "
-        "occupies one contiguous block of it and can be found by binary search in logarithmic time."
-    ),
-    "new-unlearning": (
-        "Unlearning must be judged one sequence at a time: a forget set whose average looks "
-        "forgotten can still hold passages the model recites word for word."
-    ),
-}
-SWAPS = ["lamp", "river", "stone", "window", "garden", "silver", "morning", "letter"]
+from memscan.forward import perplexity
+from memscan.implant import implant, spread_repeats
+from memscan.interval import fit_interval, forgetting_quality
+from memscan.memorization import MemorizationOptions, memorization_table
+from memscan.models import DEFAULT_MODEL, LoadedModel, load_model
+from memscan.unlearn import METHODS, UnlearnConfig, Unlearning, epochs_table
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("MEMSCAN_CACHE", Path.home() / ".cache" / "memscan"))
+@dataclass(frozen=True)
+class DemoSettings:
+    model: str = DEFAULT_MODEL
+    tokens: int = 64  # per sequence
+    forget_size: int = 16
+    unseen_size: int = 32
+    heldout_size: int = 16
+    implant_lr: float = 1e-4
+    max_epochs: int = 10
+    k: int = 32  # prompt length of the extraction test
+    neighbours: int = 2  # MIAU calibration
+    seed: int = 0
 
 
-def _builtin_index(tokenizer, threads) -> CorpusIndex:
-    path = cache_dir() / f"index-kjv-{DEFAULT_TOKENIZER}"
-    if path.exists():
-        try:
-            index = CorpusIndex.open(path)
-            index.check_tokenizer(tokenizer.identity())
-            click.echo(f"using the cached index at {path}", err=True)
-            return index
-        except Exception as e:
-            click.echo(f"rebuilding the cached index at {path} ({e})", err=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tqdm(desc="indexing the KJV", unit=" tok", unit_scale=True, file=sys.stderr) as bar:
-        return build_index(["kjv"], path, tokenizer, threads=threads, overwrite=True, progress=lambda d, t: bar.update(t))
+def kjv_sequences(loaded: LoadedModel, settings: DemoSettings) -> dict[str, tuple[list[str], list[np.ndarray]]]:
+    """Disjoint forget / unseen / held-out sets: the first `tokens` tokens of KJV paragraphs, shuffled."""
+    records = list(kjv_paragraphs())
+    encoded = loaded.encode([r.text for r in records])
+    pool = [(r.id, np.asarray(e[: settings.tokens], np.uint32)) for r, e in zip(records, encoded) if len(e) >= settings.tokens]
+    order = np.random.default_rng(settings.seed).permutation(len(pool))
+    sizes = {"forget": settings.forget_size, "unseen": settings.unseen_size, "heldout": settings.heldout_size}
+    sets, start = {}, 0
+    for name, size in sizes.items():
+        picked = [pool[i] for i in order[start : start + size]]
+        sets[name] = ([p[0] for p in picked], [p[1] for p in picked])
+        start += size
+    return sets
 
 
-PASSAGE_WORDS = 60
+def evaluate(loaded, sets, interval, settings: DemoSettings, name: str) -> tuple[dict, pa.Table, object]:
+    """One row of the comparison table, the forget set's per-sequence scores, and the attack."""
+    table = memorization_table(loaded, *sets["forget"], MemorizationOptions(n=0, k=settings.k))
+    quality = forgetting_quality(table.column("ma").to_numpy(), interval)
+    attack = run_attack(loaded, sets["forget"], sets["unseen"], AttackOptions(neighbours=settings.neighbours, seed=settings.seed))
+    auc = {r["attack"]: r for r in attack.metrics.to_pylist()}
+    row = {
+        "method": name,
+        "above": quality.above,
+        "below": quality.below,
+        "outside": quality.outside,
+        "mean_g": quality.mean,
+        "std_g": quality.std,
+        "gap_to_mu_u": quality.gap_to_mu_u,
+        "average_success": quality.average_success,
+        f"extractable_{settings.k}": int(np.sum(table.column(f"extractable_{settings.k}").to_numpy(zero_copy_only=False))),
+        "miau_auc": auc["miau"]["auc"],
+        "miau_tpr_at_10pct_fpr": auc["miau"]["tpr_at_10pct_fpr"],
+        "miau_neighbour_auc": auc.get("miau_neighbour", {}).get("auc"),
+        "loss_attack_auc": auc["loss"]["auc"],
+        "min_k_pp_auc": auc["min_k_pp"]["auc"],
+        "heldout_perplexity": perplexity(loaded, sets["heldout"][1]),
+    }
+    return row, table, attack
 
 
-def _find(paragraphs: dict[str, str], phrase: str) -> str:
-    """The PASSAGE_WORDS words of the corpus that start with `phrase`."""
-    for text in paragraphs.values():
-        if phrase in text:
-            return " ".join(text[text.index(phrase) :].split()[:PASSAGE_WORDS])
-    raise UserError(f"the built-in corpus has no paragraph with {phrase!r}")
-
-
-def edit_every_sixth_word(text: str) -> str:
-    words = text.split()
-    return " ".join(SWAPS[i % len(SWAPS)] if i % 6 == 5 else w for i, w in enumerate(words))
-
-
-def demo_texts() -> dict[str, str]:
-    paragraphs = {r.id: r.text for r in kjv_paragraphs()}
-    texts: dict[str, str] = {}
-    for name, phrase in PASSAGES.items():
-        texts[f"verbatim:{name}"] = _find(paragraphs, phrase)
-    for name, phrase in PASSAGES.items():
-        texts[f"edited:{name}"] = edit_every_sixth_word(_find(paragraphs, phrase))
-    quoted = _find(paragraphs, PASSAGES["john-3-16"])
-    verse = quoted[quoted.index("For God so loved") :].split(". ")[0] + "."
-    texts["quote-in-new-text"] = f"Asked for a single line to carry into the new year, she wrote: {verse} Then she closed the notebook."
-    texts.update({f"new:{k}": v for k, v in NEW_TEXTS.items()})
-    return texts
-
-
-def run_demo(out: Path, threads: int | None = None, overwrite: bool = False) -> None:
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists (pass --overwrite to replace it)")
+def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool = False) -> None:
+    io.check_new(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tokenizer = load_tokenizer(DEFAULT_TOKENIZER)
-    index = _builtin_index(tokenizer, threads)
+    say = lambda message: click.echo(f"[{time.perf_counter() - started:6.1f} s] {message}", err=True)  # noqa: E731
 
-    texts = demo_texts()
-    ids = list(texts)
-    seqs = tokenizer.encode(list(texts.values()))
-    scan = scan_against_index(index, ids, seqs, k=K, threads=threads)
+    say(f"loading {settings.model} (converted from its GGUF and cached on first use)…")
+    loaded = load_model(settings.model, "cpu" if not torch.cuda.is_available() else None)
+    sets = kjv_sequences(loaded, settings)
+    say(f"{len(sets['forget'][1])} forget, {len(sets['unseen'][1])} unseen, {len(sets['heldout'][1])} held-out KJV passages of {settings.tokens} tokens")
 
-    edited = [i for i in ids if i.startswith("edited:")]
-    originals = [seqs[ids.index(i.replace("edited:", "verbatim:"))] for i in edited]
-    pairs = scan_pairs(edited, [seqs[ids.index(i)] for i in edited], originals, n=10, threads=threads)
+    repeats = spread_repeats(settings.forget_size)
+    base_ma = [s for s in memorization_table(loaded, *sets["forget"], MemorizationOptions(n=0, k=0)).column("ma").to_pylist()]
+    with tqdm(total=max(repeats), desc="implanting", unit=" epoch", file=sys.stderr, leave=False) as bar:
+        implant(loaded, sets["forget"][1], repeats, settings.implant_lr, progress=bar.update)
+    unseen_ma = memorization_table(loaded, *sets["unseen"], MemorizationOptions(n=0, k=0)).column("ma").to_numpy()
+    interval = fit_interval(unseen_ma)
+    say(f"implanted; unseen MA mean {interval.mu_u:.3f}, interval [{interval.lo:.3f}, {interval.hi:.3f}]")
 
-    io.write_parquet(scan, out / "scan.parquet")
-    io.write_jsonl(scan.drop_columns(["match_lengths"]), out / "scan.jsonl")
-    io.write_parquet(pairs, out / "pairs.parquet")
-    scan_text, pairs_text = index_summary(scan, K), pairs_summary(pairs)
-    elapsed = time.perf_counter() - started
-    report = "\n".join(
-        [
-            "# memscan demo: scanning texts against the King James Bible",
-            "",
-            f"Index: {index.n_documents} paragraphs, {index.n_tokens} tokens ({tokenizer.name} tokenizer), at `{index.path}`.",
-            "",
-            f"## Texts against the corpus (spans of >= {K} tokens)",
-            "",
-            index_summary(scan, K, markdown=True),
-            "",
-            "## Edited passages against their originals (pair scores)",
-            "",
-            pairs_summary(pairs, markdown=True),
-            "",
-            f"Finished in {elapsed:.1f} s. Tables: `scan.parquet`, `scan.jsonl`, `pairs.parquet`.",
-            "",
-        ]
-    )
-    io.write_text(report, out / "report.md")
-    click.echo(f"\n{scan_text}\n\n{pairs_text}\n\nwrote {out}/report.md, scan.parquet, scan.jsonl, pairs.parquet ({elapsed:.1f} s)")
+    rows, per_sequence, attacks, epochs = [], {}, {}, {}
+    row, per_sequence["implanted"], attacks["implanted"] = evaluate(loaded, sets, interval, settings, "implanted (none)")
+    rows.append({**row, "updates": 0, "unlearn_seconds": 0.0, "stopped": "-"})
+    say(f"implanted model: {row['above']} above / {row['below']} below the interval, mean MA {row['mean_g']:.3f}, MIAU AUC {row['miau_auc']:.2f}")
+    implanted_weights = copy.deepcopy(loaded.model.state_dict())
+
+    for method in METHODS:
+        loaded.model.load_state_dict(implanted_weights)
+        config = UnlearnConfig(method, max_epochs=settings.max_epochs, seed=settings.seed)
+        t0 = time.perf_counter()
+        state = Unlearning(loaded, sets["forget"][1], interval, config, log=lambda m, method=method: say(f"{method}: {m}")).run()
+        seconds = time.perf_counter() - t0
+        row, per_sequence[method], attacks[method] = evaluate(loaded, sets, interval, settings, method)
+        updates = sum(r.train_ce is not None for r in state.records)
+        rows.append({**row, "updates": updates, "unlearn_seconds": seconds, "stopped": state.reason})
+        epochs[method] = epochs_table(sets["forget"][0], state.records)
+        say(f"{method}: {state.reason}; {row['above']} above / {row['below']} below, mean MA {row['mean_g']:.3f}, MIAU AUC {row['miau_auc']:.2f}")
+
+    write_results(out, settings, sets, repeats, base_ma, interval, rows, per_sequence, attacks, epochs, time.perf_counter() - started)
+    say(f"wrote {out}/report.md")
+
+
+def write_results(out, settings, sets, repeats, base_ma, interval, rows, per_sequence, attacks, epochs, seconds) -> None:
+    from memscan.plots import plot_epochs, plot_per_sequence, plot_rocs
+
+    comparison = pa.Table.from_pylist(rows)
+    io.write_parquet(comparison, out / "comparison.parquet")
+    io.write_text(comparison.to_pandas().to_csv(index=False), out / "comparison.csv")
+    forget_rows = []
+    for name, table in per_sequence.items():
+        for i, r in enumerate(table.to_pylist()):
+            forget_rows.append({"model": name, "repeats": repeats[i], "pretrained_ma": base_ma[i], **r})
+    io.write_parquet(pa.Table.from_pylist(forget_rows), out / "forget_scores.parquet")
+    for method, table in epochs.items():
+        io.write_parquet(table, out / f"epochs_{method}.parquet")
+    plot_per_sequence({k: t.column("ma").to_numpy() for k, t in per_sequence.items()}, repeats, interval, out / "per_sequence.png")
+    plot_epochs(epochs, interval, out / "epochs.png")
+    plot_rocs(attacks, out / "miau_roc.png")
+    io.write_text(json.dumps({"settings": settings.__dict__, "interval": interval.to_dict(), "seconds": seconds}, indent=2), out / "run.json")
+    from memscan.demo_report import demo_report
+
+    io.write_text(demo_report(settings, sets, repeats, base_ma, interval, rows, per_sequence, seconds), out / "report.md")
+    click.echo(comparison.select(["method", "above", "below", "mean_g", "std_g", "miau_auc", "heldout_perplexity", "unlearn_seconds"]).to_pandas().to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -96,3 +96,9 @@ def _position_stats(logits: torch.Tensor, targets: torch.Tensor) -> TokenStats:
         logprobs=target_logp.double().cpu().numpy(),
         minkpp=((target_logp - mu) / sigma).double().cpu().numpy(),
     )
+
+
+def perplexity(loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8) -> float:
+    """exp of the mean negative log-likelihood over every scored token of held-out text."""
+    stats = teacher_forced(loaded, sequences, batch_size)
+    return float(np.exp(-np.concatenate([s.logprobs for s in stats]).mean()))
