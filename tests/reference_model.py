@@ -1,0 +1,53 @@
+"""Plain reference loops for the scores that need a model (Jang et al.'s way: one
+forward or one `generate` call per prefix, one sequence at a time)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from reference import overlap
+
+
+@torch.no_grad()
+def next_token_loop(loaded, seq):
+    """For t = 1..T-1: (argmax of p(. | x_<t+1) == x_t, gap between the two top logits)."""
+    hits, gaps = [], []
+    for t in range(1, len(seq)):
+        ids = torch.as_tensor([loaded.context + [int(v) for v in seq[:t]]])
+        logits = loaded.model(input_ids=ids).logits[0, -1].float()
+        top = torch.topk(logits, 2).values
+        hits.append(int(logits.argmax()) == int(seq[t]))
+        gaps.append(float(top[0] - top[1]))
+    return np.array(hits), np.array(gaps)
+
+
+@torch.no_grad()
+def generate_one(loaded, prompt, n_new):
+    """One greedy `generate` call for one prompt, exactly n_new tokens."""
+    from transformers import GenerationConfig
+
+    row = loaded.context + ([int(v) for v in prompt] if len(prompt) else ([] if loaded.context else [loaded.start_token]))
+    ids = torch.as_tensor([row])
+    config = GenerationConfig(max_new_tokens=n_new, do_sample=False, eos_token_id=None, pad_token_id=1)
+    out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
+    return out[0, len(row):].numpy()
+
+
+def el_loop(loaded, seq, n):
+    """EL_n with one generation per prefix t = 1..T-n (prompt x_<t, continuation to length T)."""
+    T = len(seq)
+    total = 0.0
+    for p in range(T - n):
+        generated = generate_one(loaded, seq[:p], T - p)
+        total += overlap(list(generated), list(seq[p:]), n)
+    return total / (T - n)
+
+
+def extraction_strength_loop(loaded, seq):
+    """Shortest k whose teacher-forced argmax reproduces x_k+1..x_T, tried k = 1, 2, ..."""
+    hits, _ = next_token_loop(loaded, seq)
+    for k in range(1, len(seq) + 1):
+        if all(hits[k - 1 :]):
+            return 1 - k / len(seq)
+    return 0.0

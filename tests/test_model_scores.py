@@ -1,0 +1,91 @@
+"""Batched model-side scores against the one-prefix-at-a-time reference loops."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from memscan.forward import teacher_forced
+from memscan.generation import continuations_of_prefixes, greedy
+from memscan.memorization import MemorizationOptions, memorization_table
+from reference_model import el_loop, extraction_strength_loop, generate_one, next_token_loop
+
+NEAR_TIE = 1e-4
+
+
+def assert_equal_or_near_tie(fast_hits, loop_hits, gaps, flips):
+    for i in np.flatnonzero(fast_hits != loop_hits):
+        assert gaps[i] < NEAR_TIE, f"argmax differs at position {i} with a logit gap of {gaps[i]}"
+        flips.append(i)
+
+
+def test_memorization_accuracy_equals_the_per_prefix_loop(memorized):
+    model, sequences = memorized
+    cut = [s[: 8 + 2 * (i % 9)] for i, s in enumerate(sequences)]  # lengths 8..24 in one padded batch
+    fast = teacher_forced(model, cut, batch_size=7)
+    flips, positions = [], 0
+    for seq, stats in zip(cut, fast):
+        hits, gaps = next_token_loop(model, seq)
+        assert_equal_or_near_tie(stats.hits, hits, gaps, flips)
+        positions += len(hits)
+    assert len(flips) <= 0.01 * positions
+    assert [s.memorization_accuracy for s in fast[:6]] != [0.0] * 6  # the memorized ones score
+
+
+def test_memorized_sequences_score_above_the_others(memorized):
+    model, sequences = memorized
+    ma = [s.memorization_accuracy for s in teacher_forced(model, sequences)]
+    assert min(ma[4:6]) > 0.9 and np.mean(ma[6:]) < 0.2
+
+
+def test_extraction_strength_equals_its_definition(memorized):
+    model, sequences = memorized
+    for seq, stats in zip(sequences[:10], teacher_forced(model, sequences[:10])):
+        assert stats.extraction_strength() == pytest.approx(extraction_strength_loop(model, seq))
+
+
+def test_batched_greedy_equals_one_generate_per_prompt(memorized):
+    model, sequences = memorized
+    prompts = [s[:p] for s, p in zip(sequences[:9], [0, 1, 3, 5, 8, 2, 0, 7, 4])]
+    lengths = [6, 9, 4, 12, 3, 7, 5, 10, 8]
+    batched = greedy(model, prompts, lengths, batch_size=4)
+    for prompt, n_new, got in zip(prompts, lengths, batched):
+        assert got.tolist() == generate_one(model, prompt, n_new).tolist()
+
+
+def test_extraction_likelihood_equals_the_per_prefix_loop(memorized):
+    model, sequences = memorized
+    picked = [sequences[i][:18] for i in (0, 3, 5, 10, 20)]
+    table = memorization_table(model, [str(i) for i in range(5)], picked, MemorizationOptions(n=4, k=6))
+    for seq, el in zip(picked, table.column("el_4").to_pylist()):
+        assert el == pytest.approx(el_loop(model, seq, 4), abs=1e-12)
+
+
+def test_reuse_skips_generations_on_memorized_sequences(memorized):
+    model, sequences = memorized
+    recited, novel = sequences[5], sequences[20]
+    stats = teacher_forced(model, [recited, novel])
+    prefixes = [list(range(len(recited) - 4))] * 2
+    found = continuations_of_prefixes(model, [recited, novel], prefixes, [s.hits for s in stats])
+    assert found.n_generated < len(prefixes[0]) + len(prefixes[1]) // 2
+    for owner, p, tokens in zip(found.owner, found.prefix, found.continuations):
+        seq = [recited, novel][owner]
+        assert tokens.tolist() == generate_one(model, seq[:p], len(seq) - p).tolist()
+
+
+@settings(max_examples=8)
+@given(st.lists(st.integers(2, 63), min_size=6, max_size=14), st.integers(0, 5))
+def test_extraction_likelihood_property(memorized, tail, start):
+    """EL_n on random sequences that partly follow a memorized one equals the loop."""
+    model, sequences = memorized
+    seq = np.concatenate([sequences[4][start : start + 6], np.asarray(tail, np.uint32)])
+    table = memorization_table(model, ["x"], [seq], MemorizationOptions(n=3, k=0))
+    assert table.column("el_3")[0].as_py() == pytest.approx(el_loop(model, seq, 3), abs=1e-12)
+
+
+def test_k_extraction_scores_the_continuation_of_the_first_k_tokens(memorized):
+    model, sequences = memorized
+    table = memorization_table(model, ["a", "b"], [sequences[5], sequences[25]], MemorizationOptions(n=0, k=8))
+    for row, seq in zip(table.to_pylist(), [sequences[5], sequences[25]]):
+        generated = generate_one(model, seq[:8], len(seq) - 8)
+        assert row["extractable_8"] == (generated.tolist() == seq[8:].tolist())
+        assert row["common_prefix"] == next((i for i, (a, b) in enumerate(zip(generated, seq[8:])) if a != b), len(generated))
