@@ -38,7 +38,7 @@ def output_option(help_text: str):
     return click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path), help=help_text)
 
 
-def load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, min_tokens: int):
+def load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, n: int):
     """The model and both sets, with every check that needs no scoring."""
     from memscan.memorization import check_sequences
     from memscan.models import load_model
@@ -51,8 +51,8 @@ def load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, 
     loaded = load_model(model, device, tokenizer)
     forget = read_sequences(forget_path, loaded, max_tokens, text_field, id_field)
     unseen = read_sequences(unseen_path, loaded, max_tokens, text_field, id_field)
-    check_sequences(*forget, min_tokens, "forget")
-    check_sequences(*unseen, min_tokens, "unseen")
+    check_sequences(*forget, n, "forget")
+    check_sequences(*unseen, n, "unseen")
     from memscan.interval import MIN_UNSEEN
 
     if len(unseen[1]) < MIN_UNSEEN:
@@ -91,7 +91,7 @@ def memorization(model, forget_path, unseen_path, tokenizer, device, max_tokens,
     if g_score == "el" and not n:
         raise UserError("--score el needs --n above 0")
     io.check_new(out, overwrite)
-    loaded, forget, unseen = load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, n + 1)
+    loaded, forget, unseen = load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, n)
     index = None
     if index_dir is not None:
         index = CorpusIndex.open(index_dir)
@@ -127,7 +127,7 @@ def attack(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_
     from memscan.attack import AttackOptions, plot_roc, run_attack
 
     io.check_new(out, overwrite)
-    loaded, forget, unseen = load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, 2)
+    loaded, forget, unseen = load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, 0)
     options = AttackOptions(reference_share=reference_share, neighbours=neighbours, seed=seed, batch_size=batch_size)
     result = run_attack(loaded, forget, unseen, options, progress_bars)
     new_output_dir(out, overwrite)
@@ -172,8 +172,7 @@ def unlearn(model, forget_path, unseen_path, tokenizer, device, max_tokens, text
         method, lr=lr, betas=tuple(betas), max_epochs=max_epochs, gamma=gamma_value, lam=lam, tau_switch=tau_switch,
         tau_lam=tau_lambda, score=g_score, n=n, track_el=track_el, micro_batch=micro_batch, max_ce=max_ce, seed=seed,
     )
-    min_tokens = n + 1 if config.uses_el else 2
-    loaded, forget, unseen = load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, min_tokens)
+    loaded, forget, unseen = load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, n if config.uses_el else 0)
     identity = {"model": str(model), "tokenizer": tokenizer, "max_tokens": max_tokens}
     run = unlearning.unlearn(loaded, forget, unseen[1], config, out, tuple(fixed) if fixed else None, identity, log=lambda m: click.echo(m, err=True))
     final = run["final"]

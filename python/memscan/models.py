@@ -99,7 +99,9 @@ def default_dtype(device: torch.device) -> torch.dtype:
 def load_model(spec: str = DEFAULT_MODEL, device: str | torch.device | None = None, tokenizer: str | None = None) -> LoadedModel:
     """A built-in name, a local folder written by `save_pretrained`, or a hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     device = pick_device(device) if not isinstance(device, torch.device) else device
     folder = builtin_folder(spec) if spec in BUILTIN_MODELS else Path(spec) if Path(spec).exists() else None
     where = str(folder) if folder else spec

@@ -1,0 +1,140 @@
+"""`memscan memorization | attack | unlearn` end to end on a tiny model folder, good input and bad."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from test_cli import fails_cleanly, memscan
+from tiny_model import as_text, memorize, random_sequences, tiny_model, tiny_tokenizer
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A memorizing tiny model saved with save_pretrained, and forget / unseen JSONL files."""
+    root = tmp_path_factory.mktemp("model")
+    sequences = random_sequences(30, 20, seed=2)
+    model = tiny_model()
+    memorize(model, sequences[:6], steps=80, weights=[1, 1, 2, 4, 8, 8])
+    model.save_pretrained(root / "tiny")
+    tiny_tokenizer().save_pretrained(root / "tiny")
+    write_jsonl(root / "forget.jsonl", [{"id": f"f{i}", "text": as_text(s)} for i, s in enumerate(sequences[:6])])
+    write_jsonl(root / "unseen.jsonl", [{"id": f"u{i}", "text": as_text(s)} for i, s in enumerate(sequences[6:])])
+    return root
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def sets(ws, forget="forget.jsonl", unseen="unseen.jsonl"):
+    return [ws / "tiny", "--forget", ws / forget, "--unseen", ws / unseen, "--device", "cpu"]
+
+
+def test_memorization_writes_tables_and_the_forgetting_metric(workspace, tmp_path):
+    result = memscan("memorization", *sets(workspace), "-o", tmp_path / "m", "--n", 4, "--k", 5)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert summary["forget"]["above"] >= 4 and summary["interval"]["n_unseen"] == 24
+    forget = pq.read_table(tmp_path / "m" / "forget.parquet").to_pylist()
+    assert [r["id"] for r in forget] == [f"f{i}" for i in range(6)]
+    assert {"ma", "el_4", "extraction_strength", "extractable_5", "bleu4", "loss"} <= set(forget[0])
+    assert "c(D_f)" in result.stdout
+
+
+def test_attack_writes_metrics_and_a_roc_plot(workspace, tmp_path):
+    result = memscan("attack", *sets(workspace), "-o", tmp_path / "a", "--neighbours", 2)
+    assert result.returncode == 0, result.stderr
+    metrics = {r["attack"]: r for r in json.loads((tmp_path / "a" / "summary.json").read_text())["metrics"]}
+    assert metrics["miau"]["auc"] > 0.9
+    assert (tmp_path / "a" / "roc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def unlearn_args(workspace, out, *extra):
+    return ["unlearn", *sets(workspace), "--method", "ga", "--lr", "3e-3", "--max-epochs", 8, "--interval", 0.0, 0.3, "-o", out, *extra]
+
+
+def test_unlearn_writes_the_model_and_every_epoch(workspace, tmp_path):
+    input_files = {p.name: p.read_bytes() for p in (workspace / "tiny").iterdir()}
+    result = memscan(*unlearn_args(workspace, tmp_path / "u"))
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "u" / "run.json").read_text())
+    epochs = pq.read_table(tmp_path / "u" / "epochs.parquet").to_pandas()
+    assert run["finished"] and epochs["epoch"].max() == run["epochs"]
+    assert epochs.groupby("epoch")["g"].mean().iloc[-1] < epochs.groupby("epoch")["g"].mean().iloc[0]
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "u" / "model") is not None
+    assert {p.name: p.read_bytes() for p in (workspace / "tiny").iterdir()} == input_files  # input untouched
+    fails_cleanly(memscan(*unlearn_args(workspace, tmp_path / "u")), "already holds a finished run")
+
+
+def test_unlearn_survives_kill_9_and_resumes_to_the_same_result(workspace, tmp_path):
+    straight = memscan(*unlearn_args(workspace, tmp_path / "straight", "--method", "tau", "--tau-switch", 0.9))
+    assert straight.returncode == 0, straight.stderr
+    args = [sys.executable, "-m", "memscan.cli", *map(str, unlearn_args(workspace, tmp_path / "killed", "--method", "tau", "--tau-switch", 0.9))]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+    checkpoint = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resumed = memscan(*unlearn_args(workspace, tmp_path / "killed", "--method", "tau", "--tau-switch", 0.9))
+    assert resumed.returncode == 0, resumed.stderr
+    a = pq.read_table(tmp_path / "straight" / "epochs.parquet")
+    b = pq.read_table(tmp_path / "killed" / "epochs.parquet")
+    assert a.equals(b)
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(tmp_path / "straight" / "model" / "model.safetensors"), load_file(tmp_path / "killed" / "model" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unknown-model", "could not be fetched from the hub"),
+        ("tokenizer", "does not belong to this model"),
+        ("empty-forget", "holds no sequences"),
+        ("short", "scores need at least 11"),
+        ("small-unseen", "need at least 20"),
+        ("overlap", "must not overlap"),
+        ("exists", "already exists"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(workspace, tmp_path, case, message):
+    forget, unseen, model = workspace / "forget.jsonl", workspace / "unseen.jsonl", workspace / "tiny"
+    extra, out = [], tmp_path / "out"
+    if case == "unknown-model":
+        model = "no-such-org/no-such-model"
+    elif case == "tokenizer":
+        bigger = tmp_path / "big-tokenizer"  # a vocabulary the model cannot embed
+        tok = tiny_tokenizer()
+        tok.add_tokens([f"extra{i}" for i in range(10)])
+        tok.save_pretrained(bigger)
+        extra = ["--tokenizer", bigger]
+    elif case == "empty-forget":
+        forget = tmp_path / "empty.jsonl"
+        forget.write_text("")
+    elif case == "short":
+        forget = tmp_path / "short.jsonl"
+        write_jsonl(forget, [{"id": "s", "text": "w1 w2 w3"}])
+    elif case == "small-unseen":
+        unseen = tmp_path / "few.jsonl"
+        write_jsonl(unseen, [json.loads(l) for l in (workspace / "unseen.jsonl").read_text().splitlines()[:12]])
+    elif case == "overlap":
+        unseen = tmp_path / "overlap.jsonl"
+        rows = [json.loads(l) for l in (workspace / "unseen.jsonl").read_text().splitlines()]
+        rows[3]["text"] = json.loads((workspace / "forget.jsonl").read_text().splitlines()[2])["text"]
+        write_jsonl(unseen, rows)
+    elif case == "exists":
+        out.mkdir()
+    result = memscan("memorization", model, "--forget", forget, "--unseen", unseen, "--device", "cpu", "-o", out, *extra)
+    fails_cleanly(result, message)
