@@ -96,7 +96,7 @@ def unlearn(
         updates=sum(r.train_ce is not None for r in state.records),
         final=forgetting_quality(final_g, interval).to_dict(),
         seconds_this_session=time.perf_counter() - started,
-        seconds_per_epoch=float(np.mean([r.seconds for r in state.records])),
+        update_epoch_seconds=[r.seconds for r in state.records if r.train_ce is not None],
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         peak_cuda_mib=torch.cuda.max_memory_allocated() / 2**20 if loaded.device.type == "cuda" else None,
     )

@@ -66,7 +66,7 @@ class EpochRecord:
     el: list[float] | None
     selected: list[int]  # forget indices the update after this scoring stepped on
     train_ce: float | None  # mean token CE of that update's batch, before it
-    seconds: float
+    seconds: float  # wall time of the epoch: scoring, and the update and checkpoint if it took one
 
 
 @dataclass
@@ -187,9 +187,9 @@ class Unlearning:
                         p.copy_(last_good[name])
                 self.state.reason = f"the update after epoch {self.state.epoch} made weights non-finite; kept epoch {self.state.epoch}"
                 break
-            record.seconds = time.perf_counter() - started
             self.state.epoch += 1
             self._save_checkpoint()
+            record.seconds = time.perf_counter() - started  # scoring, update and checkpoint
         if self.task is not None:
             self.task.apply(model)  # the edited model is the output
             self.task = None
