@@ -30,7 +30,10 @@ test-python: install
 
 bench: install
 	$(PY) -m pip install -q '.[bench]'
-	$(PY) benches/run_all.py
+	$(PY) benches/bench_overlap.py
+	$(PY) benches/bench_index.py --baselines --queries
+	$(PY) benches/bench_model_scores.py --json benches/results/model_scores.json
+	$(PY) benches/bench_unlearn.py --json benches/results/unlearn.json
 
 clean:
 	rm -rf $(VENV) target memscan-demo

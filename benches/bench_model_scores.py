@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=48, help="reference generate calls to time (stratified by prefix length)")
     parser.add_argument("--full-reference", action="store_true")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--batch-size", type=int, default=128, help="generation rows per batch")
+    parser.add_argument("--batch-size", type=int, default=64, help="generation rows per batch")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 

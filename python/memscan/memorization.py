@@ -28,7 +28,7 @@ class MemorizationOptions:
     n: int = 10  # EL_n's n; 0 skips EL
     k: int = 32  # prompt length of k-extractability; 0 skips it
     batch_size: int = 8  # teacher-forced rows per forward pass
-    generation_batch_size: int = 32
+    generation_batch_size: int = 64  # fastest on a 2-core CPU (32: +19%, 128: +11%)
     corpus_k: int = 32  # span length that counts as a corpus match
 
 
