@@ -48,6 +48,16 @@ def test_memorization_writes_tables_and_the_forgetting_metric(workspace, tmp_pat
     assert "c(D_f)" in result.stdout
 
 
+def test_memorization_matches_generations_against_a_corpus_index(workspace, tmp_path):
+    built = memscan("index", "build", workspace / "forget.jsonl", "-o", tmp_path / "idx", "--tokenizer", workspace / "tiny" / "tokenizer.json")
+    assert built.returncode == 0, built.stderr
+    result = memscan("memorization", *sets(workspace), "-o", tmp_path / "m", "--n", 0, "--k", 5, "--index", tmp_path / "idx", "--corpus-k", 8)
+    assert result.returncode == 0, result.stderr
+    rows = pq.read_table(tmp_path / "m" / "forget.parquet").to_pylist()
+    recited = [r for r in rows if r["extractable_5"]]
+    assert recited and all(r["corpus_coverage"] == 1.0 and r["corpus_top_doc_id"] == r["id"] for r in recited)
+
+
 def test_attack_writes_metrics_and_a_roc_plot(workspace, tmp_path):
     result = memscan("attack", *sets(workspace), "-o", tmp_path / "a", "--neighbours", 2)
     assert result.returncode == 0, result.stderr

@@ -80,9 +80,10 @@ def progress_bars(name: str, total: int):
 @click.option("--score", "g_score", type=click.Choice(["ma", "el", "extraction_strength"]), default="ma", show_default=True, help="Which score is g.")
 @click.option("--interval", "fixed", type=float, nargs=2, default=None, help=INTERVAL_HELP)
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help="Match the k-prompt generations against this corpus index.")
+@click.option("--corpus-k", type=click.IntRange(min=1), default=32, show_default=True, help="Span length that counts as a corpus match.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--overwrite", is_flag=True)
-def memorization(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, out, n, k, g_score, fixed, index_dir, batch_size, overwrite):
+def memorization(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, out, n, k, g_score, fixed, index_dir, corpus_k, batch_size, overwrite):
     """Per-sequence memorization of the forget and unseen sets, the interval, and c(D_f)."""
     from memscan.index import CorpusIndex
     from memscan.memorization import MemorizationOptions, memorization_table
@@ -96,7 +97,7 @@ def memorization(model, forget_path, unseen_path, tokenizer, device, max_tokens,
     if index_dir is not None:
         index = CorpusIndex.open(index_dir)
         index.check_tokenizer(LoadedTokenizer(loaded.name, loaded.tokenizer.backend_tokenizer).identity())
-    options = MemorizationOptions(n=n, k=k, batch_size=batch_size)
+    options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k)
     tables = {name: memorization_table(loaded, *data, options, index, progress_bars) for name, data in (("forget", forget), ("unseen", unseen))}
     g_column = f"el_{n}" if g_score == "el" else g_score
     interval = fit_interval(tables["unseen"].column(g_column).to_numpy(), tuple(fixed) if fixed else None)
