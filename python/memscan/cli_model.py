@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from memscan import io
 from memscan.errors import UserError
-from memscan.interval import fit_interval, forgetting_quality
+from memscan.interval import check_unseen_count, fit_interval, forgetting_quality
 from memscan.models import DEFAULT_MODEL
 
 INTERVAL_HELP = "Fix the acceptable interval instead of the unseen 2.5%/97.5% quantiles."
@@ -53,10 +53,7 @@ def load_inputs(model, forget_path, unseen_path, tokenizer, device, max_tokens, 
     unseen = read_sequences(unseen_path, loaded, max_tokens, text_field, id_field)
     check_sequences(*forget, n, "forget")
     check_sequences(*unseen, n, "unseen")
-    from memscan.interval import MIN_UNSEEN
-
-    if len(unseen[1]) < MIN_UNSEEN:
-        raise UserError(f"the unseen set holds {len(unseen[1])} sequences; its quantiles need at least {MIN_UNSEEN}")
+    check_unseen_count(len(unseen[1]))  # before any scoring, so a small set costs no model time
     check_disjoint(forget, unseen)
     click.echo(f"{loaded.name} on {loaded.device}: {len(forget[1])} forget and {len(unseen[1])} unseen sequences", err=True)
     return loaded, forget, unseen

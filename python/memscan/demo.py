@@ -104,7 +104,7 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool
     say(f"{len(sets['forget'][1])} forget, {len(sets['unseen'][1])} unseen, {len(sets['heldout'][1])} held-out KJV passages of {settings.tokens} tokens")
 
     repeats = spread_repeats(settings.forget_size)
-    base_ma = [s for s in memorization_table(loaded, *sets["forget"], MemorizationOptions(n=0, k=0)).column("ma").to_pylist()]
+    base_ma = memorization_table(loaded, *sets["forget"], MemorizationOptions(n=0, k=0)).column("ma").to_pylist()
     with tqdm(total=max(repeats), desc="implanting", unit=" epoch", file=sys.stderr, leave=False) as bar:
         implant(loaded, sets["forget"][1], repeats, settings.implant_lr, progress=bar.update)
     unseen_ma = memorization_table(loaded, *sets["unseen"], MemorizationOptions(n=0, k=0)).column("ma").to_numpy()

@@ -28,14 +28,18 @@ class Interval:
         return asdict(self)
 
 
+def check_unseen_count(count: int) -> None:
+    if count < MIN_UNSEEN:
+        raise UserError(
+            f"the unseen set holds {count} sequences; its quantiles need at least {MIN_UNSEEN} "
+            "(add unseen sequences from the same source)"
+        )
+
+
 def fit_interval(unseen_g: Sequence[float], fixed: tuple[float, float] | None = None, quantiles=QUANTILES) -> Interval:
     """The 2.5% and 97.5% quantiles of unseen g (or a fixed [lo, hi]), and their mean."""
     g = np.asarray(unseen_g, dtype=np.float64)
-    if g.size < MIN_UNSEEN:
-        raise UserError(
-            f"the unseen set holds {g.size} sequences; its quantiles need at least {MIN_UNSEEN} "
-            "(add unseen sequences from the same source)"
-        )
+    check_unseen_count(g.size)
     if fixed is not None:
         lo, hi = fixed
         if not lo <= hi:
