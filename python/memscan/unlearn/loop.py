@@ -125,9 +125,6 @@ class Unlearning:
             if mean < mu_u and el_done:
                 return f"mean g {mean:.4f} < mu_u {mu_u:.4f}" + (" and mean EL below its unseen mean" if el is not None else "")
         elif phase == "selective-ascent":
-            if self.config.method == "tau" and mean < self.config.tau_switch:
-                self._switch_to_task_arithmetic()
-                return self.stop_reason(g, el)
             if not (g > self.interval.hi).any() and mean < mu_u:
                 return f"no sequence above hi {self.interval.hi:.4f} and mean g {mean:.4f} < mu_u {mu_u:.4f}"
         elif mean < mu_u:
@@ -160,6 +157,8 @@ class Unlearning:
             if not np.isfinite(g).all():
                 self.state.reason = f"non-finite scores at epoch {self.state.epoch}"
                 break
+            if self.state.phase == "selective-ascent" and self.config.method == "tau" and g.mean() < self.config.tau_switch:
+                self._switch_to_task_arithmetic()  # the edited model equals the current one until TA's first update
             reason = self.stop_reason(g, el)
             selected = [] if reason else self.selection(g)
             record = EpochRecord(self.state.epoch, self.state.phase, g.tolist(), None if el is None else el.tolist(), selected, None, 0.0)
