@@ -83,7 +83,7 @@ def progress_bars(name: str, total: int):
 def memorization(model, forget_path, unseen_path, tokenizer, device, max_tokens, text_field, id_field, out, n, k, g_score, fixed, index_dir, corpus_k, batch_size, overwrite):
     """Per-sequence memorization of the forget and unseen sets, the interval, and c(D_f)."""
     from memscan.index import CorpusIndex
-    from memscan.memorization import MemorizationOptions, memorization_table
+    from memscan.memorization import MemorizationOptions, g_column, memorization_table
     from memscan.tokenizer import LoadedTokenizer
 
     if g_score == "el" and not n:
@@ -96,16 +96,16 @@ def memorization(model, forget_path, unseen_path, tokenizer, device, max_tokens,
         index.check_tokenizer(LoadedTokenizer(loaded.name, loaded.tokenizer.backend_tokenizer).identity())
     options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k)
     tables = {name: memorization_table(loaded, *data, options, index, progress_bars) for name, data in (("forget", forget), ("unseen", unseen))}
-    g_column = f"el_{n}" if g_score == "el" else g_score
-    interval = fit_interval(tables["unseen"].column(g_column).to_numpy(), tuple(fixed) if fixed else None)
-    quality = forgetting_quality(tables["forget"].column(g_column).to_numpy(), interval)
+    g_name = g_column(g_score, n)
+    interval = fit_interval(tables["unseen"].column(g_name).to_numpy(), tuple(fixed) if fixed else None)
+    quality = forgetting_quality(tables["forget"].column(g_name).to_numpy(), interval)
     new_output_dir(out, overwrite)
     for name, table in tables.items():
         io.write_parquet(table, out / f"{name}.parquet")
-    summary = {"model": model, "g": g_column, "interval": interval.to_dict(), "forget": quality.to_dict()}
+    summary = {"model": model, "g": g_name, "interval": interval.to_dict(), "forget": quality.to_dict()}
     io.write_text(json.dumps(summary, indent=2), out / "summary.json")
     click.echo(
-        f"g = {g_column}; interval [{interval.lo:.4f}, {interval.hi:.4f}] ({interval.source}), mu_u {interval.mu_u:.4f}\n"
+        f"g = {g_name}; interval [{interval.lo:.4f}, {interval.hi:.4f}] ({interval.source}), mu_u {interval.mu_u:.4f}\n"
         f"c(D_f) = {quality.outside} of {quality.n} outside: {quality.above} above (still memorized), {quality.below} below (over-unlearned)\n"
         f"mean g(D_f) {quality.mean:.4f} ± {quality.std:.4f}; average-based success (mean < mu_u): {quality.average_success}\n"
         f"wrote {out}/forget.parquet, unseen.parquet, summary.json"

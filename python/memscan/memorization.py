@@ -32,6 +32,11 @@ class MemorizationOptions:
     corpus_k: int = 32  # span length that counts as a corpus match
 
 
+def g_column(score: str, n: int) -> str:
+    """The table column that holds g: `ma`, `extraction_strength`, or `el_{n}` for EL."""
+    return f"el_{n}" if score == "el" else score
+
+
 def check_sequences(ids: Sequence[str], sequences: Sequence[np.ndarray], n: int, what: str) -> None:
     if not sequences:
         raise UserError(f"the {what} set holds no sequences")

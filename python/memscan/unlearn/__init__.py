@@ -27,9 +27,8 @@ import torch
 from memscan import io
 from memscan.errors import UserError
 from memscan.interval import Interval, fit_interval, forgetting_quality
-from memscan.memorization import MemorizationOptions, memorization_table
 from memscan.models import LoadedModel
-from memscan.unlearn.loop import METHODS, EpochRecord, UnlearnConfig, Unlearning, UnlearnState
+from memscan.unlearn.loop import METHODS, EpochRecord, UnlearnConfig, Unlearning, UnlearnState, score_g
 
 __all__ = ["METHODS", "UnlearnConfig", "Unlearning", "UnlearnState", "fingerprint", "unlearn", "unseen_interval"]
 
@@ -43,11 +42,8 @@ def fingerprint(sequences: Sequence[np.ndarray]) -> str:
 
 def unseen_interval(loaded: LoadedModel, unseen: Sequence[np.ndarray], config: UnlearnConfig, fixed=None) -> tuple[Interval, float | None]:
     """The interval of g over the unseen set, and the unseen mean EL_n when EL is used."""
-    options = MemorizationOptions(n=config.n if config.uses_el else 0, k=0)
-    table = memorization_table(loaded, [str(i) for i in range(len(unseen))], unseen, options)
-    g = table.column(f"el_{config.n}" if config.score == "el" else config.score).to_numpy()
-    el_mean = float(table.column(f"el_{config.n}").to_numpy().mean()) if config.uses_el else None
-    return fit_interval(g, fixed), el_mean
+    g, el = score_g(loaded, unseen, config)
+    return fit_interval(g, fixed), None if el is None else float(el.mean())
 
 
 def unlearn(

@@ -21,7 +21,7 @@ import torch
 
 from memscan.errors import UserError
 from memscan.interval import Interval
-from memscan.memorization import MemorizationOptions, memorization_table
+from memscan.memorization import MemorizationOptions, g_column, memorization_table
 from memscan.models import LoadedModel
 from memscan.unlearn.objectives import accumulate_gradients, gradients_finite, parameters_finite
 from memscan.unlearn.task_arithmetic import TaskArithmetic
@@ -77,6 +77,14 @@ class UnlearnState:
     reason: str | None = None  # why it stopped; None while running
 
 
+def score_g(loaded: LoadedModel, sequences: Sequence[np.ndarray], config: UnlearnConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """g of every sequence, and EL_n when the config uses it."""
+    options = MemorizationOptions(n=config.n if config.uses_el else 0, k=0)
+    table = memorization_table(loaded, [str(i) for i in range(len(sequences))], sequences, options)
+    el = table.column(f"el_{config.n}").to_numpy() if config.uses_el else None
+    return table.column(g_column(config.score, config.n)).to_numpy(), el
+
+
 class Unlearning:
     """One run of one method on one model. `run()` goes to the stopping rule."""
 
@@ -106,16 +114,10 @@ class Unlearning:
 
     # ---- scoring and stopping --------------------------------------------------
     def score(self) -> tuple[np.ndarray, np.ndarray | None]:
-        options = MemorizationOptions(n=self.config.n if self.config.uses_el else 0, k=0)
-        ids = [str(i) for i in range(len(self.forget))]
         if self.task is not None:
             with self.task.applied(self.loaded.model):
-                table = memorization_table(self.loaded, ids, self.forget, options)
-        else:
-            table = memorization_table(self.loaded, ids, self.forget, options)
-        g_column = f"el_{self.config.n}" if self.config.score == "el" else self.config.score
-        el = table.column(f"el_{self.config.n}").to_numpy() if self.config.uses_el else None
-        return table.column(g_column).to_numpy(), el
+                return score_g(self.loaded, self.forget, self.config)
+        return score_g(self.loaded, self.forget, self.config)
 
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None) -> str | None:
         mean, mu_u = float(g.mean()), self.interval.mu_u
