@@ -24,7 +24,7 @@ from memscan.interval import Interval
 from memscan.memorization import MemorizationOptions, g_column, memorization_table
 from memscan.models import LoadedModel
 from memscan.unlearn.objectives import accumulate_gradients, gradients_finite, parameters_finite
-from memscan.unlearn.task_arithmetic import TaskArithmetic
+from memscan.unlearn.task_arithmetic import TaskArithmetic, cpu_copy, load_weights
 
 METHODS = ("ga", "sga", "ta", "tau")
 SCORES = ("ma", "el", "extraction_strength")
@@ -179,13 +179,11 @@ class Unlearning:
             if not np.isfinite(ce) or ce > self.config.max_ce or not gradients_finite(model):
                 self.state.reason = f"loss non-finite or exploding (mean CE {ce:.4g}) at epoch {self.state.epoch}; kept epoch {self.state.epoch}"
                 break
-            last_good = {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters()}
+            last_good = cpu_copy(model)
             self.optimizer.step()
             model.zero_grad(set_to_none=True)
             if not parameters_finite(model):
-                with torch.no_grad():
-                    for name, p in model.named_parameters():
-                        p.copy_(last_good[name])
+                load_weights(model, last_good)
                 self.state.reason = f"the update after epoch {self.state.epoch} made weights non-finite; kept epoch {self.state.epoch}"
                 break
             self.state.epoch += 1

@@ -13,10 +13,22 @@ from contextlib import contextmanager
 import torch
 
 
+def cpu_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter, copied to the CPU in its own dtype."""
+    return {name: p.detach().to("cpu", copy=True) for name, p in model.named_parameters()}
+
+
+@torch.no_grad()
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    """Copy `weights` (from `cpu_copy`) back into the model's parameters, bit for bit."""
+    for name, p in model.named_parameters():
+        p.copy_(weights[name])
+
+
 class TaskArithmetic:
     def __init__(self, model: torch.nn.Module, lam: float, base: dict[str, torch.Tensor] | None = None):
         self.coefficient = -lam
-        self.base = base if base is not None else {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters()}
+        self.base = base if base is not None else cpu_copy(model)
 
     def edited_weight(self, name: str, weight: torch.Tensor) -> torch.Tensor:
         base = self.base[name].to(weight.device)
@@ -31,11 +43,9 @@ class TaskArithmetic:
     @contextmanager
     def applied(self, model: torch.nn.Module):
         """The edited model for the duration of the block, then the fine-tuned one again."""
-        tuned = {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters()}
+        tuned = cpu_copy(model)
         self.apply(model)
         try:
             yield model
         finally:
-            with torch.no_grad():
-                for name, p in model.named_parameters():
-                    p.copy_(tuned[name])
+            load_weights(model, tuned)
