@@ -51,13 +51,16 @@ def batches_by_length(lengths: Sequence[int], batch_size: int) -> list[list[int]
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def right_padded(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+def padded(rows: list[list[int]], pad: int, device, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask) of rows padded to one width: on the right for scoring, on
+    the left for generation (so every prompt ends where the new tokens begin)."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for j, row in enumerate(rows):
-        ids[j, : len(row)] = torch.as_tensor(row, dtype=torch.long)
-        mask[j, : len(row)] = 1
+        where = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[j, where] = torch.as_tensor(row, dtype=torch.long)
+        mask[j, where] = 1
     return ids.to(device), mask.to(device)
 
 
@@ -73,7 +76,7 @@ def teacher_forced(loaded: LoadedModel, sequences: Sequence[Sequence[int]], batc
     stats: list[TokenStats | None] = [None] * len(sequences)
     for batch in batches_by_length([len(s) for s in sequences], batch_size):
         rows = [context + [int(t) for t in sequences[i]] for i in batch]
-        ids, mask = right_padded(rows, pad_id(loaded), loaded.device)
+        ids, mask = padded(rows, pad_id(loaded), loaded.device)
         logits = loaded.model(input_ids=ids, attention_mask=mask).logits
         for j, i in enumerate(batch):
             start, length = len(context), len(sequences[i])

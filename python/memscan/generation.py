@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from memscan.forward import batches_by_length, pad_id, right_padded
+from memscan.forward import batches_by_length, pad_id, padded
 from memscan.models import LoadedModel
 
 
@@ -31,7 +31,7 @@ def sequence_caches(loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_
     caches: list[KV | None] = [None] * len(sequences)
     for batch in batches_by_length([len(s) for s in sequences], batch_size):
         rows = [context + [int(t) for t in sequences[i]] for i in batch]
-        ids, mask = right_padded(rows, pad_id(loaded), loaded.device)
+        ids, mask = padded(rows, pad_id(loaded), loaded.device)
         cache = loaded.model(input_ids=ids, attention_mask=mask, use_cache=True).cache
         for j, i in enumerate(batch):
             caches[i] = [(layer.keys[j, :, : len(rows[j])], layer.values[j, :, : len(rows[j])]) for layer in cache.layers]
@@ -77,15 +77,11 @@ def greedy(
     out = [np.zeros(0, np.uint32) if n <= 0 else None for n in n_new]
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        width = max(len(rows[i]) for i in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for j, i in enumerate(batch):
-            ids[j, width - len(rows[i]) :] = torch.as_tensor(rows[i])
-            mask[j, width - len(rows[i]) :] = 1
+        ids, mask = padded([rows[i] for i in batch], pad, loaded.device, left=True)
+        width = ids.shape[1]
         reuse = caches is not None and width > 1 and all(len(prompts[i]) or context for i in batch)
         cache = _prefilled(loaded, [caches[i] for i in batch], [len(rows[i]) for i in batch], width) if reuse else None
-        generated = _decode(loaded.model, ids.to(loaded.device), mask.to(loaded.device), cache, [n_new[i] for i in batch])
+        generated = _decode(loaded.model, ids, mask, cache, [n_new[i] for i in batch])
         for i, tokens in zip(batch, generated):
             out[i] = tokens
         if progress:

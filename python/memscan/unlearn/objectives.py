@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from memscan.forward import pad_id, right_padded
+from memscan.forward import pad_id, padded
 from memscan.models import LoadedModel
 
 
@@ -25,7 +25,7 @@ def accumulate_gradients(loaded: LoadedModel, sequences: Sequence[np.ndarray], a
     for start in range(0, len(sequences), micro_batch):
         chunk = sequences[start : start + micro_batch]
         rows = [context + [int(t) for t in s] for s in chunk]
-        ids, mask = right_padded(rows, pad_id(loaded), loaded.device)
+        ids, mask = padded(rows, pad_id(loaded), loaded.device)
         labels = ids.clone()
         labels[mask == 0] = -100
         labels[:, : len(context) + 1] = -100  # the context and x_1 are never predicted
