@@ -142,6 +142,7 @@ def continuations_of_prefixes(
     wrong continuation.
     """
     wanted = [sorted(set(int(p) for p in ps)) for ps in prefixes]
+    wanted_sets = [set(ps) for ps in wanted]
     found: list[dict[int, np.ndarray]] = [{} for _ in sequences]
     starts = [_needing_generation(ps, h) for ps, h in zip(wanted, hits)]
     n_generated = 0
@@ -153,7 +154,7 @@ def continuations_of_prefixes(
         generated = greedy(loaded, prompts, lengths, batch_size, progress, [kv[i] for i, _ in jobs])
         n_generated += len(jobs)
         for (i, p), tokens in zip(jobs, generated):
-            _spread(found[i], sequences[i], wanted[i], p, tokens)
+            _spread(found[i], sequences[i], wanted_sets[i], p, tokens)
         starts = [[p for p in ps if p not in found[i]][:1] for i, ps in enumerate(wanted)]
     owner = [i for i, ps in enumerate(wanted) for _ in ps]
     prefix = [p for ps in wanted for p in ps]
@@ -172,12 +173,11 @@ def _needing_generation(wanted: list[int], hits: np.ndarray) -> list[int]:
     return starts
 
 
-def _spread(found: dict[int, np.ndarray], sequence: np.ndarray, wanted: list[int], p: int, tokens: np.ndarray) -> None:
+def _spread(found: dict[int, np.ndarray], sequence: np.ndarray, wanted: set[int], p: int, tokens: np.ndarray) -> None:
     """Record the continuation of prefix p and, while it agrees with the sequence, of the prefixes after it."""
-    wanted_set = set(wanted)
     offset = 0
     while True:
-        if p + offset in wanted_set and p + offset not in found:
+        if p + offset in wanted and p + offset not in found:
             found[p + offset] = tokens[offset:]
         if offset >= tokens.size or tokens[offset] != sequence[p + offset]:
             return

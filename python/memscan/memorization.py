@@ -110,20 +110,21 @@ def _extraction(sequences, found, options: MemorizationOptions, index: CorpusInd
         "edit_similarity": "edit_similarity", "bleu4": "bleu4", "rouge_l_f1": "rouge_l_f1",
         "rouge_l_recall": "rouge_l_recall", "approximate_match": "approximate_match",
     }
-    out = {}
-    for name, column in names.items():
-        values = [None] * len(sequences)
-        for i, v in zip(have, scores[name]):
-            values[i] = v.item()
-        out[column] = pa.array(values)
+    out = {column: _scattered(have, scores[name].tolist(), len(sequences)) for name, column in names.items()}
     if index is not None and have:
         scan = scan_against_index(index, [str(i) for i in have], generations, k=options.corpus_k)
         for column in ("coverage", "longest_match", "top_doc_id"):
-            values = [None] * len(sequences)
-            for i, v in zip(have, scan.column(column).to_pylist()):
-                values[i] = v
-            out[f"corpus_{column}"] = pa.array(values)
+            out[f"corpus_{column}"] = _scattered(have, scan.column(column).to_pylist(), len(sequences))
     return out
+
+
+def _scattered(rows: list[int], values: list, size: int) -> pa.Array:
+    """A column of `size` entries holding values[j] at rows[j] and null elsewhere
+    (sequences too short for a k-token prompt have no extraction scores)."""
+    column = [None] * size
+    for row, value in zip(rows, values):
+        column[row] = value
+    return pa.array(column)
 
 
 def _stage(progress, name: str, total: int):
