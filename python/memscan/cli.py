@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from memscan import cli_model, io
+from memscan import cli_model, cli_utility, io
 from memscan.errors import IndexCorruptError, UserError
 from memscan.index import CorpusIndex
 from memscan.pipeline import build_index, records_of, tokenize
@@ -161,7 +161,7 @@ def scan_demo(out, threads, overwrite):
     run_demo(out, threads=threads, overwrite=overwrite)
 
 
-for command in (cli_model.memorization, cli_model.attack, cli_model.unlearn, cli_model.demo):
+for command in (cli_model.memorization, cli_model.attack, cli_model.unlearn, cli_model.demo, cli_utility.eval_command, cli_utility.sweep):
     main.add_command(command)
 
 

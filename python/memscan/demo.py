@@ -29,6 +29,7 @@ from tqdm import tqdm
 from memscan import io
 from memscan.attack import AttackOptions, run_attack
 from memscan.corpus import kjv_paragraphs
+from memscan.errors import UserError
 from memscan.forward import perplexity
 from memscan.implant import implant, spread_repeats
 from memscan.interval import fit_interval, forgetting_quality
@@ -58,6 +59,11 @@ def kjv_sequences(loaded: LoadedModel, settings: DemoSettings) -> dict[str, tupl
     pool = [(r.id, np.asarray(e[: settings.tokens], np.uint32)) for r, e in zip(records, encoded) if len(e) >= settings.tokens]
     order = np.random.default_rng(settings.seed).permutation(len(pool))
     sizes = {"forget": settings.forget_size, "unseen": settings.unseen_size, "heldout": settings.heldout_size}
+    if sum(sizes.values()) > len(pool):
+        raise UserError(
+            f"{sum(sizes.values())} KJV passages of {settings.tokens} tokens wanted ({', '.join(f'{k} {v}' for k, v in sizes.items())}), "
+            f"but only {len(pool)} paragraphs are that long"
+        )
     sets, start = {}, 0
     for name, size in sizes.items():
         picked = [pool[i] for i in order[start : start + size]]
@@ -83,6 +89,7 @@ def evaluate(loaded, sets, interval, settings: DemoSettings, name: str) -> tuple
         "average_success": quality.average_success,
         f"extractable_{settings.k}": int(np.sum(table.column(f"extractable_{settings.k}").to_numpy(zero_copy_only=False))),
         "miau_auc": auc["miau"]["auc"],
+        "miau_tpr_at_1pct_fpr": auc["miau"]["tpr_at_1pct_fpr"],
         "miau_tpr_at_10pct_fpr": auc["miau"]["tpr_at_10pct_fpr"],
         "miau_neighbour_auc": auc.get("miau_neighbour", {}).get("auc"),
         "loss_attack_auc": auc["loss"]["auc"],

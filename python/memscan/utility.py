@@ -21,11 +21,14 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from memscan import io
+from memscan.errors import UserError
 from memscan.forward import teacher_forced
 from memscan.generation import greedy
 from memscan.models import LoadedModel
@@ -202,7 +205,8 @@ class UtilityResult:
         return {f"{r['task']}_{r['metric']}": r["value"] for r in self.metrics.to_pylist() if r["primary"]}
 
 
-def evaluate_tasks(loaded: LoadedModel, tasks: Sequence[Task], options: EvalOptions = EvalOptions()) -> UtilityResult:
+def evaluate_tasks(loaded: LoadedModel, tasks: Sequence[Task], options: EvalOptions = EvalOptions(), harness: Sequence[str] = ()) -> UtilityResult:
+    """Every task's metrics; `harness` names lm-evaluation-harness tasks (lm-eval:<task>)."""
     metrics, per_item = [], {}
     for task in tasks:
         items = subsample(task.items, options.limit, options.seed)
@@ -212,4 +216,37 @@ def evaluate_tasks(loaded: LoadedModel, tasks: Sequence[Task], options: EvalOpti
         per_item[task.name] = pa.Table.from_pylist(rows)
         for m in task_metrics:
             metrics.append({"task": task.name, **m, "items_total": len(task.items), "primary": m["metric"] == PRIMARY_METRIC[kind]})
+    if harness:
+        from memscan.lm_eval_adapter import run_lm_eval
+
+        metrics += run_lm_eval(loaded, list(harness), options.limit, options.batch_size)
     return UtilityResult(pa.Table.from_pylist(metrics), per_item)
+
+
+def resolve_tasks(names: Sequence[str]) -> tuple[list[Task], list[str]]:
+    """Built-in tasks and task files, loaded; harness task names, checked. All before any model time."""
+    from memscan.lm_eval_adapter import check_available, is_lm_eval_task
+    from memscan.tasks import load_task
+
+    if not names:
+        raise UserError("no tasks given")
+    if len(set(names)) != len(names):
+        raise UserError(f"a task is named twice in {', '.join(names)}")
+    check_available(list(names))
+    return [load_task(n) for n in names if not is_lm_eval_task(n)], [n for n in names if is_lm_eval_task(n)]
+
+
+def write_utility(result: UtilityResult, out: Path) -> None:
+    """utility.parquet/.csv/.md (one row per task and metric) and items_<task>.parquet."""
+    io.write_parquet(result.metrics, out / "utility.parquet")
+    io.write_text(result.metrics.to_pandas().to_csv(index=False), out / "utility.csv")
+    io.write_text(utility_table(result.metrics, markdown=True) + "\n", out / "utility.md")
+    for task, table in result.items.items():
+        io.write_parquet(table, out / f"items_{task.replace('/', '_')}.parquet")
+
+
+def utility_table(metrics: pa.Table, markdown: bool = False) -> str:
+    from memscan.summary import format_table
+
+    rows = [[r["task"], r["metric"], r["value"], f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", f"{r['items']}/{r['items_total']}"] for r in metrics.to_pylist()]
+    return format_table(["task", "metric", "value", "95% CI", "items"], rows, markdown)

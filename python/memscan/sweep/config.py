@@ -1,0 +1,106 @@
+"""A sweep's configuration: the grid (models x forget-set sizes x seeds x methods) and the
+settings every cell shares, read from TOML and checked before any model time is spent."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from memscan.errors import UserError
+from memscan.interval import MIN_UNSEEN
+from memscan.tasks import PAPER_SUITE
+from memscan.unlearn import METHODS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+NONE = "none"  # the implanted model, not unlearned: every group's baseline
+GRID_KEYS = ("models", "forget_sizes", "seeds", "methods")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    models: tuple[str, ...] = ("smollm2-135m", "gemma3-270m")
+    forget_sizes: tuple[int, ...] = (8, 32, 128)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = (NONE, *METHODS)
+    tokens: int = 64  # per sequence, as in the default run
+    unseen_size: int = 32
+    heldout_size: int = 16
+    implant_lr: float = 1e-4
+    max_epochs: int = 10
+    k: int = 32  # prompt length of the extraction test
+    neighbours: int = 2  # MIAU's neighbour calibration
+    tasks: tuple[str, ...] = PAPER_SUITE
+    task_limit: int | None = 200  # items per task (seeded subsample); None = all
+    device: str | None = None
+
+    def shared(self) -> dict:
+        """The settings every cell depends on: a sweep folder resumes only under the same ones."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in GRID_KEYS and k != "device"}
+
+    def cells(self) -> list[tuple[str, int, int, str]]:
+        return [(m, f, s, method) for m in self.models for f in self.forget_sizes for s in self.seeds for method in self.methods]
+
+
+def read_config(path: Path) -> SweepConfig:
+    if not path.exists():
+        raise UserError(f"{path}: no such file or directory")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid TOML ({e})") from None
+    return config_from_dict(raw, str(path))
+
+
+def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
+    fields = {f.name: f for f in dataclasses.fields(SweepConfig)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(fields)})")
+    values = {}
+    for key, value in raw.items():
+        default = getattr(SweepConfig, key)
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not value:
+                raise UserError(f"{where}: {key!r} must be a non-empty list")
+            if len(set(value)) != len(value):
+                raise UserError(f"{where}: {key!r} lists a value twice")
+            kind = type(default[0])
+            if not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+                raise UserError(f"{where}: {key!r} must list {kind.__name__}s")
+            value = tuple(value)
+        elif key == "task_limit" and value == 0:
+            value = None  # TOML has no null: 0 means every item
+        elif key == "device":
+            if not isinstance(value, str):
+                raise UserError(f"{where}: 'device' must be a string")
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or (isinstance(default, int) and not isinstance(value, int)):
+            raise UserError(f"{where}: {key!r} must be a {type(default).__name__}")
+        values[key] = value
+    config = SweepConfig(**values)
+    check_cells(config, where)
+    return config
+
+
+def check_cells(config: SweepConfig, where: str) -> None:
+    """Reject a grid with a cell that cannot run, naming the cell."""
+    for method in config.methods:
+        if method not in (NONE, *METHODS):
+            raise UserError(f"{where}: unknown method {method!r} (known: {NONE}, {', '.join(METHODS)})")
+    for size in config.forget_sizes:
+        if size < 1:
+            raise UserError(f"{where}: forget-set size {size} is impossible (at least 1)")
+    if config.unseen_size < MIN_UNSEEN:
+        raise UserError(f"{where}: unseen_size {config.unseen_size} is below the {MIN_UNSEEN} the interval needs")
+    for key in ("tokens", "heldout_size", "max_epochs"):
+        if getattr(config, key) < 1:
+            raise UserError(f"{where}: {key} must be at least 1")
+    if config.k >= config.tokens:
+        raise UserError(f"{where}: k = {config.k} leaves nothing to extract from sequences of {config.tokens} tokens")
+    if config.neighbours < 0 or config.implant_lr <= 0 or (config.task_limit is not None and config.task_limit < 1):
+        raise UserError(f"{where}: neighbours >= 0, implant_lr > 0 and task_limit >= 1 (or 0 for all) are required")
