@@ -7,6 +7,8 @@ Python API:
 - Model side (imported on first use, so the scanner never loads torch):
   `load_model`, `memorization_table`, `fit_interval`, `forgetting_quality`,
   `run_attack`, `unlearn`, `UnlearnConfig`.
+- Utility and the sweep (imported on first use too): `load_task`, `evaluate_tasks`,
+  `EvalOptions`, `read_config`, `run_sweep`.
 """
 
 from importlib import import_module
@@ -26,6 +28,11 @@ _MODEL_SIDE = {
     "AttackOptions": "memscan.attack",
     "unlearn": "memscan.unlearn",
     "UnlearnConfig": "memscan.unlearn",
+    "load_task": "memscan.tasks",
+    "evaluate_tasks": "memscan.utility",
+    "EvalOptions": "memscan.utility",
+    "read_config": "memscan.sweep",
+    "run_sweep": "memscan.sweep",
 }
 
 

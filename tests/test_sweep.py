@@ -1,0 +1,96 @@
+"""`memscan eval` and `memscan sweep` on the tiny model: outputs, per-cell caching and
+resuming, and every bad input as one line with exit code 2."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from memscan.errors import UserError
+from memscan.sweep import config_from_dict, run_sweep
+from memscan.sweep.run import cell_path
+from test_cli import fails_cleanly, memscan
+from test_model_cli import workspace, write_jsonl  # noqa: F401  (the tiny model folder fixture)
+
+TASK = [{"context": "w0 w1", "choices": [" w2", " w3", " w4"], "answer": 0}, {"context": "w5", "choices": [" w6", " w7"], "answer": 1}]
+
+
+@pytest.fixture(scope="module")
+def task_file(workspace):  # noqa: F811
+    path = workspace / "mini.jsonl"
+    write_jsonl(path, TASK)
+    return path
+
+
+def test_eval_writes_the_utility_table(workspace, task_file, tmp_path):  # noqa: F811
+    result = memscan("eval", workspace / "tiny", "--tasks", task_file, "--device", "cpu", "-o", tmp_path / "e")
+    assert result.returncode == 0, result.stderr
+    rows = pq.read_table(tmp_path / "e" / "utility.parquet").to_pylist()
+    assert [(r["task"], r["metric"], r["items"]) for r in rows] == [("mini", "acc", 2), ("mini", "acc_norm", 2)]
+    assert all(r["ci_low"] <= r["value"] <= r["ci_high"] for r in rows)
+    assert pq.read_table(tmp_path / "e" / "items_mini.parquet").num_rows == 2
+    assert "mini" in result.stdout and (tmp_path / "e" / "utility.md").exists()
+
+
+def test_eval_refuses_bad_tasks(workspace, tmp_path):  # noqa: F811
+    fails_cleanly(memscan("eval", workspace / "tiny", "--tasks", "arc_easy,helaswag", "-o", tmp_path / "e"), "unknown task 'helaswag'")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"context": "w0", "target": " w1"}\n{"context": "w0", "target": 3}\n')
+    fails_cleanly(memscan("eval", workspace / "tiny", "--tasks", bad, "-o", tmp_path / "e"), "bad.jsonl:2: 'target' must be a string")
+    fails_cleanly(memscan("eval", workspace / "tiny", "--tasks", "lm-eval:hellaswag", "-o", tmp_path / "e"), "needs lm-evaluation-harness")
+    assert not (tmp_path / "e").exists()
+
+
+def tiny_grid(workspace, task_file, **changes):  # noqa: F811
+    raw = {
+        "models": [str(workspace / "tiny")], "forget_sizes": [4], "seeds": [0], "methods": ["none", "ga"],
+        "tokens": 16, "unseen_size": 20, "heldout_size": 4, "k": 8, "max_epochs": 2, "neighbours": 0,
+        "tasks": [str(task_file)], "task_limit": 0, "device": "cpu", **changes,
+    }
+    return config_from_dict(raw)
+
+
+def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):  # noqa: F811
+    config, out = tiny_grid(workspace, task_file), tmp_path / "sweep"
+    run_sweep(config, out)
+    results = pq.read_table(out / "results.parquet").to_pylist()
+    assert [(r["method"], r["forget_size"], r["seed"]) for r in results] == [("none", 4, 0), ("ga", 4, 0)]
+    assert {"above", "below", "mean_g", "std_g", "miau_auc", "miau_tpr_at_1pct_fpr", "mini_acc", "utility_mean", "cell_seconds"} <= set(results[0])
+    for name in ("results.csv", "summary.csv", "report.md", "privacy_utility_by_model.png", "privacy_utility_by_forget_size.png", "per_sequence.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert "Best method per model and forget-set size" in (out / "report.md").read_text()
+
+    kept, redo = cell_path(out, config.models[0], 4, 0, "none"), cell_path(out, config.models[0], 4, 0, "ga")
+    kept_before = kept.stat().st_mtime_ns
+    redo.unlink()
+    run_sweep(config, out)  # resumes: only the missing cell runs
+    assert redo.exists() and kept.stat().st_mtime_ns == kept_before
+    grown = tiny_grid(workspace, task_file, seeds=[0, 1])  # a larger grid adds cells to the same folder
+    run_sweep(grown, out)
+    assert kept.stat().st_mtime_ns == kept_before and pq.read_table(out / "results.parquet").num_rows == 4
+    with pytest.raises(UserError, match="holds a sweep with other settings"):
+        run_sweep(tiny_grid(workspace, task_file, tokens=12), out)
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("models = ['smollm2-135m']\nepochs = 3\n", "unknown key 'epochs'"),
+    ("methods = ['none', 'gd']\n", "unknown method 'gd'"),
+    ("forget_sizes = [8, 0]\n", "forget-set size 0 is impossible"),
+    ("unseen_size = 5\n", "unseen_size 5 is below the 20"),
+    ("forget_sizes = 8\n", "'forget_sizes' must be a non-empty list"),
+    ("seeds = [0, 0]\n", "'seeds' lists a value twice"),
+    ("k = 64\n", "k = 64 leaves nothing to extract"),
+    ("tasks = ['piqa', 'mathqa']\n", "not available offline"),
+    ("models = [\n", "not valid TOML"),
+])
+def test_bad_sweep_configs_fail_in_one_line(tmp_path, toml, message):
+    config = tmp_path / "grid.toml"
+    config.write_text(toml)
+    fails_cleanly(memscan("sweep", config, "-o", tmp_path / "out"), message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cell_that_needs_more_passages_than_the_corpus_has_fails_cleanly(workspace, task_file, tmp_path):  # noqa: F811
+    config = tmp_path / "grid.toml"
+    config.write_text(f"models = [{json.dumps(str(workspace / 'tiny'))}]\nforget_sizes = [100000]\nmethods = ['none']\ntasks = [{json.dumps(str(task_file))}]\n")
+    fails_cleanly(memscan("sweep", config, "-o", tmp_path / "out"), "KJV passages of 64 tokens wanted")
