@@ -137,7 +137,7 @@ def test_task_files_take_every_shape(tmp_path):
 
 
 @pytest.mark.parametrize("lines, message", [
-    (['{"context": "a", "target": " b"}', "{not json"], "bad.jsonl:2: not valid JSON"),
+    (['{"context": "a", "target": " b"}', "{not json"], "bad.jsonl:2: malformed JSON"),
     (['{"context": "a", "choices": [" b", " c"], "answer": 2}'], "bad.jsonl:1: 'answer' must be the index"),
     (['{"context": "a", "target": " b"}', '{"text": "a b"}'], "bad.jsonl:2: a text item in a file of completion items"),
     (['{"prompt": "a"}'], "bad.jsonl:1: keys ['prompt'] match no item shape"),

@@ -71,7 +71,9 @@ def _record(raw: dict, where: str, source: str, default_id: str, text_field: str
     raise UserError(f"{where}: needs a string field {text_field!r} or a list of integer ids 'tokens'")
 
 
-def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
+def jsonl_objects(path: Path) -> Iterator[tuple[str, int, dict]]:
+    """(where, line number, object) per non-blank line of a JSONL file (gzip too);
+    a line that is not a JSON object is a UserError naming it."""
     try:
         with _open_text(path) as lines:
             for number, line in enumerate(lines, 1):
@@ -84,9 +86,14 @@ def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
                     raise UserError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
                 if not isinstance(raw, dict):
                     raise UserError(f"{where}: each line must be a JSON object")
-                yield _record(raw, where, str(path), f"{path.name}:{number}", text_field, id_field)
+                yield where, number, raw
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
+
+
+def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
+    for where, number, raw in jsonl_objects(path):
+        yield _record(raw, where, str(path), f"{path.name}:{number}", text_field, id_field)
 
 
 def _read_text(path: Path, split_lines: bool) -> Iterator[Record]:

