@@ -28,8 +28,9 @@ def collect(config: SweepConfig, out: Path) -> tuple[pa.Table, list[dict]]:
     return pa.Table.from_pylist([r["cell"] for r in records]), records
 
 
-def mean_interval(values) -> tuple[float, float, float]:
-    """Mean and Student-t 95% interval over seeds (nan bounds with one seed)."""
+def mean_interval(values, bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float, float]:
+    """Mean and Student-t 95% interval over seeds (nan bounds with one seed), clipped to
+    the values the quantity can take."""
     from scipy.stats import t
 
     values = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
@@ -39,7 +40,7 @@ def mean_interval(values) -> tuple[float, float, float]:
     if values.size < 2:
         return mean, float("nan"), float("nan")
     half = float(t.ppf(0.975, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
 def summarise(results: pa.Table) -> list[dict]:
@@ -51,9 +52,17 @@ def summarise(results: pa.Table) -> list[dict]:
     for (model, size, method), cells in groups.items():
         entry = {"model": model, "parameters": cells[0]["parameters"], "forget_size": size, "method": method, "seeds": len(cells)}
         for column in SUMMARY_COLUMNS + tuple(k for k in cells[0] if k.endswith(("_acc", "_f1", "_perplexity")) and k != "heldout_perplexity"):
-            entry[column], entry[f"{column}_low"], entry[f"{column}_high"] = mean_interval([c.get(column) for c in cells])
+            entry[column], entry[f"{column}_low"], entry[f"{column}_high"] = mean_interval([c.get(column) for c in cells], _range(column))
         summary.append(entry)
     return summary
+
+
+def _range(column: str) -> tuple[float, float]:
+    if column.endswith("perplexity"):
+        return (1.0, np.inf)
+    if column in ("above", "below", "cell_seconds"):
+        return (0.0, np.inf)
+    return (0.0, 1.0)  # shares, AUCs, rates, accuracies, F1
 
 
 def best_methods(summary: list[dict]) -> list[dict]:
@@ -97,7 +106,7 @@ def write_report(config: SweepConfig, out: Path) -> None:
     plot_privacy_utility(summary, "model", out / "privacy_utility_by_model.png")
     plot_privacy_utility(summary, "forget_size", out / "privacy_utility_by_forget_size.png")
     plot_distributions(records, out / "per_sequence.png")
-    io.write_text(report_markdown(config, results, summary, best_methods(summary), len(config.cells())), out / "report.md")
+    io.write_text(report_markdown(config, results, records, summary, best_methods(summary), len(config.cells())), out / "report.md")
 
 
 def _ci(s: dict, column: str, fmt: str = "{:.2f}") -> str:
@@ -109,13 +118,15 @@ def _ci(s: dict, column: str, fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
-def report_markdown(config: SweepConfig, results: pa.Table, summary: list[dict], best: list[dict], cells_total: int) -> str:
+def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict], summary: list[dict], best: list[dict], cells_total: int) -> str:
     from memscan.summary import format_table
 
+    ran_on = sorted({r.get("code_commit", "not recorded") for r in records})
     lines = [
         "# memscan sweep",
         "",
-        f"Code commit: `{commit_of_code()}`. Cells finished: {results.num_rows} of {cells_total}.",
+        f"Cells finished: {results.num_rows} of {cells_total}. Cells ran on commit {', '.join(f'`{c}`' for c in ran_on)}; "
+        f"this report was written on `{commit_of_code()}`.",
         "",
         f"Grid: models {', '.join(config.models)}; forget-set sizes {', '.join(map(str, config.forget_sizes))}; "
         f"seeds {', '.join(map(str, config.seeds))}; methods {', '.join(config.methods)}.",

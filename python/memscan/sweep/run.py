@@ -58,12 +58,13 @@ def open_sweep(config: SweepConfig, out: Path) -> None:
 
 
 def run_sweep(config: SweepConfig, out: Path) -> None:
-    from memscan.sweep.report import write_report
+    from memscan.sweep.report import commit_of_code, write_report
 
     tasks, harness = resolve_tasks(list(config.tasks))
     open_sweep(config, out)
     cells = config.cells()
     todo = [c for c in cells if not cell_path(out, *c).exists()]
+    commit = commit_of_code()
     started = time.perf_counter()
     say = lambda m: click.echo(f"[{time.perf_counter() - started:7.1f} s] {m}", err=True)  # noqa: E731
     say(f"{len(cells)} cells, {len(cells) - len(todo)} already done")
@@ -77,7 +78,7 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
             for size, seed in groups:
                 load_weights(loaded.model, pretrained)
                 methods = [method for m, f, s, method in todo if (m, f, s) == (model, size, seed)]
-                _run_group(loaded, model, config, size, seed, methods, tasks, harness, out, say, bar)
+                _run_group(loaded, model, config, size, seed, methods, tasks, harness, out, say, bar, commit)
     write_report(config, out)
     say(f"wrote {out}/results.parquet, results.csv, report.md and plots")
 
@@ -89,7 +90,7 @@ def _load(model: str, config: SweepConfig):
     return load_model(model, device)
 
 
-def _run_group(loaded, model: str, config: SweepConfig, size: int, seed: int, methods, tasks, harness, out: Path, say, bar) -> None:
+def _run_group(loaded, model: str, config: SweepConfig, size: int, seed: int, methods, tasks, harness, out: Path, say, bar, commit: str) -> None:
     settings = DemoSettings(
         model=model, tokens=config.tokens, forget_size=size, unseen_size=config.unseen_size, heldout_size=config.heldout_size,
         implant_lr=config.implant_lr, max_epochs=config.max_epochs, k=config.k, neighbours=config.neighbours, seed=seed,
@@ -122,7 +123,7 @@ def _run_group(loaded, model: str, config: SweepConfig, size: int, seed: int, me
             "unlearn_seconds": unlearn_seconds, "cell_seconds": time.perf_counter() - t0,
         }
         record = {
-            "cell": cell, "interval": interval.to_dict(), "repeats": repeats,
+            "cell": cell, "code_commit": commit, "interval": interval.to_dict(), "repeats": repeats,
             "forget_g": table.column("ma").to_pylist(), "utility": utility.metrics.to_pylist(),
         }
         path = cell_path(out, model, size, seed, method)
