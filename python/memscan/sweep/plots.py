@@ -10,8 +10,16 @@ METHOD_COLOURS = {"none": "tab:gray", "ga": "tab:red", "sga": "tab:orange", "ta"
 MARKERS = "osD^v<>p*h"
 
 
-def _error(s: dict, column: str) -> float:
-    return 0.0 if not np.isfinite(s[f"{column}_low"]) else (s[f"{column}_high"] - s[f"{column}_low"]) / 2
+def _error(s: dict, column: str) -> list[list[float]]:
+    """Asymmetric error bar (the intervals are clipped to each quantity's range)."""
+    if not np.isfinite(s[f"{column}_low"]):
+        return [[0.0], [0.0]]
+    return [[s[column] - s[f"{column}_low"]], [s[f"{column}_high"] - s[column]]]
+
+
+def _ordered(values) -> list:
+    """Numbers in numeric order, names in alphabetical order."""
+    return sorted(values, key=lambda v: (isinstance(v, str), v))
 
 
 def plot_privacy_utility(summary: list[dict], panel_by: str, path) -> None:
@@ -19,8 +27,8 @@ def plot_privacy_utility(summary: list[dict], panel_by: str, path) -> None:
     value of `panel_by` (model or forget_size), colours = methods, markers = the other axis."""
     plt = _pyplot()
     other = "forget_size" if panel_by == "model" else "model"
-    panels = sorted({s[panel_by] for s in summary}, key=str)
-    marker_of = {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(sorted({s[other] for s in summary}, key=str))}
+    panels = _ordered({s[panel_by] for s in summary})
+    marker_of = {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(_ordered({s[other] for s in summary}))}
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False, sharey=True)
     for ax, panel in zip(axes[0], panels):
         for s in (s for s in summary if s[panel_by] == panel):
@@ -48,7 +56,7 @@ def plot_distributions(records: list[dict], path) -> None:
         key = (r["cell"]["model"], r["cell"]["forget_size"])
         groups.setdefault(key, {}).setdefault(r["cell"]["method"], []).extend(r["forget_g"])
         intervals.setdefault(key, []).append((r["interval"]["lo"], r["interval"]["hi"]))
-    keys = sorted(groups, key=str)
+    keys = sorted(groups, key=lambda k: (k[0], k[1]))
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 4), squeeze=False, sharey=True)
     for ax, key in zip(axes[0], keys):
         methods = [m for m in METHOD_COLOURS if m in groups[key]] + [m for m in groups[key] if m not in METHOD_COLOURS]

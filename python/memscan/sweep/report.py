@@ -68,7 +68,7 @@ def _range(column: str) -> tuple[float, float]:
 def best_methods(summary: list[dict]) -> list[dict]:
     """Per (model, forget size): the unlearning method leaving the smallest share of the
     forget set outside the interval (c(D_f) / |D_f|), ties broken by utility; and whether
-    its interval over seeds separates it from the runner-up."""
+    its interval over seeds lies below the runner-up's and below which methods' it lies."""
     best = []
     for key in sorted({(s["model"], s["forget_size"]) for s in summary}, key=lambda k: (k[0], k[1])):
         ranked = sorted((s for s in summary if (s["model"], s["forget_size"]) == key and s["method"] != NONE),
@@ -76,10 +76,11 @@ def best_methods(summary: list[dict]) -> list[dict]:
         if not ranked:
             continue
         top, runner = ranked[0], (ranked[1] if len(ranked) > 1 else None)
-        separated = runner is not None and top["outside_share_high"] < runner["outside_share_low"]
+        beaten = [s["method"] for s in ranked[1:] if top["outside_share_high"] < s["outside_share_low"]]
+        separated = runner is not None and runner["method"] in beaten
         best.append({"model": key[0], "parameters": top["parameters"], "forget_size": key[1], "best": top["method"],
                      "outside_share": top["outside_share"], "low": top["outside_share_low"], "high": top["outside_share_high"],
-                     "runner_up": runner["method"] if runner else None, "separated": separated})
+                     "runner_up": runner["method"] if runner else None, "separated": separated, "beaten": beaten})
     return best
 
 
@@ -141,12 +142,12 @@ def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict],
         "## Best method per model and forget-set size",
         "",
         "Best = the unlearning method with the smallest mean c(D_f) share, ties broken by utility. "
-        "\"separated\" = its interval lies below the runner-up's.",
+        "\"separated\" = its interval lies below the runner-up's; \"clearly ahead of\" = the methods whose intervals it lies below.",
         "",
         format_table(
-            ["model", "parameters", "forget size", "best", "c(D_f) share [95% CI]", "runner-up", "separated"],
+            ["model", "parameters", "forget size", "best", "c(D_f) share [95% CI]", "runner-up", "separated", "clearly ahead of"],
             [[b["model"], f"{b['parameters'] / 1e6:.0f} M", b["forget_size"], b["best"], _ci(b | {"outside_share_low": b["low"], "outside_share_high": b["high"]}, "outside_share"),
-              b["runner_up"] or "-", "yes" if b["separated"] else "no"] for b in best],
+              b["runner_up"] or "-", "yes" if b["separated"] else "no", ", ".join(b["beaten"]) or "-"] for b in best],
             markdown=True,
         ),
         "",
