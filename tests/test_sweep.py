@@ -94,3 +94,8 @@ def test_a_cell_that_needs_more_passages_than_the_corpus_has_fails_cleanly(works
     config = tmp_path / "grid.toml"
     config.write_text(f"models = [{json.dumps(str(workspace / 'tiny'))}]\nforget_sizes = [100000]\nmethods = ['none']\ntasks = [{json.dumps(str(task_file))}]\n")
     fails_cleanly(memscan("sweep", config, "-o", tmp_path / "out"), "KJV passages of 64 tokens wanted")
+    # the folder it left holds no cell, so a corrected config with other settings may use it
+    config.write_text(config.read_text().replace("100000", "2") + "tokens = 16\nk = 8\nunseen_size = 20\nheldout_size = 2\ntask_limit = 1\n")
+    resumed = memscan("sweep", config, "-o", tmp_path / "out")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["tokens"] == 16

@@ -168,6 +168,7 @@ def _score_texts(loaded, items: list[TextItem], options: EvalOptions, bar):
             if len(ids[start : start + window]) >= 2:
                 pieces.append(ids[start : start + window])
                 owners.append(n)
+    bar.reset(total=len(pieces))  # long texts are scored in several windows
     stats = teacher_forced(loaded, pieces, options.batch_size, progress=bar.update)
     nll, count = np.zeros(len(items)), np.zeros(len(items))
     for owner, s in zip(owners, stats):

@@ -41,16 +41,20 @@ def cell_path(out: Path, model: str, size: int, seed: int, method: str) -> Path:
 
 
 def open_sweep(config: SweepConfig, out: Path) -> None:
-    """Create the sweep folder, or accept it for resuming when its shared settings match."""
+    """Create the sweep folder, or accept it for resuming when its shared settings match
+    (or when no cell has finished yet, e.g. after a config that could not run)."""
     settings_path = out / SETTINGS_FILE
     if out.exists() and not settings_path.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and holds no sweep; name a new folder")
     if settings_path.exists():
         before = json.loads(settings_path.read_text())
         changed = [k for k in config.shared() if json.dumps(before.get(k)) != json.dumps(config.shared()[k])]
-        if changed:
+        finished = any((out / "cells").rglob("*.json"))
+        if changed and finished:
             raise UserError(f"{out} holds a sweep with other settings ({changed[0]}: {before.get(changed[0])} here, {config.shared()[changed[0]]} now); name a new folder")
-        return
+        if not changed:
+            return  # resume
+        # no cell finished under the old settings: nothing is lost by taking the new ones
     if not out.parent.exists():
         raise UserError(f"{out.parent}: no such directory")
     out.mkdir(exist_ok=True)
