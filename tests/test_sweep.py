@@ -3,6 +3,7 @@ resuming, and every bad input as one line with exit code 2."""
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -99,3 +100,17 @@ def test_a_cell_that_needs_more_passages_than_the_corpus_has_fails_cleanly(works
     resumed = memscan("sweep", config, "-o", tmp_path / "out")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["tokens"] == 16
+
+
+def test_seed_summaries_are_student_t_intervals_and_perplexity_is_geometric():
+    from memscan.sweep.report import seed_summary
+
+    half = 4.302652729911275 / np.sqrt(3)  # t(0.975, 2 dof) * sd 1 / sqrt(3)
+    assert seed_summary("mean_g", [0.4, 0.5, 0.6]) == pytest.approx((0.5, 0.5 - 0.1 * half, 0.5 + 0.1 * half))
+    assert seed_summary("outside_share", [0.0, 0.5, 1.0]) == pytest.approx((0.5, 0.0, 1.0))  # clipped to a share's range
+    centre, low, high = seed_summary("novels_perplexity", [10.0, 100.0, None, 1000.0])  # a missing seed is skipped
+    assert centre == pytest.approx(100.0)
+    assert low == pytest.approx(max(np.exp(np.log(100) - np.log(10) * half), 1.0))
+    assert high == pytest.approx(np.exp(np.log(100) + np.log(10) * half))
+    one = seed_summary("heldout_perplexity", [42.0])
+    assert one[0] == pytest.approx(42.0) and np.isnan(one[1]) and np.isnan(one[2])

@@ -52,14 +52,23 @@ def summarise(results: pa.Table) -> list[dict]:
     for (model, size, method), cells in groups.items():
         entry = {"model": model, "parameters": cells[0]["parameters"], "forget_size": size, "method": method, "seeds": len(cells)}
         for column in SUMMARY_COLUMNS + tuple(k for k in cells[0] if k.endswith(("_acc", "_f1", "_perplexity")) and k != "heldout_perplexity"):
-            entry[column], entry[f"{column}_low"], entry[f"{column}_high"] = mean_interval([c.get(column) for c in cells], _range(column))
+            entry[column], entry[f"{column}_low"], entry[f"{column}_high"] = seed_summary(column, [c.get(column) for c in cells])
         summary.append(entry)
     return summary
 
 
-def _range(column: str) -> tuple[float, float]:
+def seed_summary(column: str, values) -> tuple[float, float, float]:
+    """(centre, low, high) of one quantity over seeds. Perplexity spans orders of magnitude
+    from seed to seed (58 to 3 000 after unlearning), so it is summarised on the log scale:
+    the geometric mean and the exponentiated interval of log perplexity, which stays above 1
+    without clipping."""
     if column.endswith("perplexity"):
-        return (1.0, np.inf)
+        logs = [np.log(v) for v in values if v is not None and np.isfinite(v) and v > 0]
+        return tuple(float(np.exp(x)) for x in mean_interval(logs, (0.0, np.inf)))
+    return mean_interval(values, _range(column))
+
+
+def _range(column: str) -> tuple[float, float]:
     if column in ("above", "below", "cell_seconds"):
         return (0.0, np.inf)
     return (0.0, 1.0)  # shares, AUCs, rates, accuracies, F1
@@ -136,7 +145,8 @@ def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict],
         f"{config.max_epochs} epochs with DESIGN.md's defaults. Utility: {', '.join(config.tasks)} "
         f"({'all items' if config.task_limit is None else f'{config.task_limit} items per task, seeded'}).",
         "",
-        "Intervals are Student-t 95% over seeds. c(D_f) share = sequences outside the interval / forget-set size "
+        "Figures are means over seeds with Student-t 95% intervals; perplexities are geometric means with the "
+        "interval taken on log perplexity. c(D_f) share = sequences outside the interval / forget-set size "
         "(lower is better); utility = mean of the tasks' accuracies/F1 (higher is better).",
         "",
         "## Best method per model and forget-set size",
@@ -169,7 +179,7 @@ def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict],
         task_columns = [k for k in group[0] if k.endswith(("_acc", "_f1", "_perplexity")) and k != "heldout_perplexity"]
         if task_columns:
             lines += [
-                "Utility per task (mean over seeds [95% CI]):",
+                "Utility per task (over seeds [95% CI]):",
                 "",
                 format_table(["method", *task_columns], [[s["method"], *(_ci(s, c, "{:.3f}" if not c.endswith("_perplexity") else "{:.1f}") for c in task_columns)] for s in group], markdown=True),
                 "",
