@@ -59,7 +59,10 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):  #
     assert {"above", "below", "mean_g", "std_g", "miau_auc", "miau_tpr_at_1pct_fpr", "mini_acc", "utility_mean", "cell_seconds"} <= set(results[0])
     for name in ("results.csv", "summary.csv", "report.md", "privacy_utility_by_model.png", "privacy_utility_by_forget_size.png", "per_sequence.png"):
         assert (out / name).stat().st_size > 0, name
-    assert "Best method per model and forget-set size" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Best method per model and forget-set size" in report
+    commit = json.loads(cell_path(out, config.models[0], 4, 0, "none").read_text())["code_commit"]
+    assert f"Cells ran on commit `{commit}`; this report was written on `{commit}`." in report  # one reading, before any write
 
     kept, redo = cell_path(out, config.models[0], 4, 0, "none"), cell_path(out, config.models[0], 4, 0, "ga")
     kept_before = kept.stat().st_mtime_ns

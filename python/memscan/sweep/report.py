@@ -103,7 +103,9 @@ def commit_of_code() -> str:
         return "unknown (not run from a git checkout)"
 
 
-def write_report(config: SweepConfig, out: Path) -> None:
+def write_report(config: SweepConfig, out: Path, commit: str) -> None:
+    """`commit` is the code's, read before the sweep wrote anything: a sweep folder inside the
+    checkout would otherwise mark its own report as written with uncommitted changes."""
     from memscan.sweep.plots import plot_distributions, plot_privacy_utility
 
     results, records = collect(config, out)
@@ -116,7 +118,7 @@ def write_report(config: SweepConfig, out: Path) -> None:
     plot_privacy_utility(summary, "model", out / "privacy_utility_by_model.png")
     plot_privacy_utility(summary, "forget_size", out / "privacy_utility_by_forget_size.png")
     plot_distributions(records, out / "per_sequence.png")
-    io.write_text(report_markdown(config, results, records, summary, best_methods(summary), len(config.cells())), out / "report.md")
+    io.write_text(report_markdown(config, results, records, summary, best_methods(summary), len(config.cells()), commit), out / "report.md")
 
 
 def _ci(s: dict, column: str, fmt: str = "{:.2f}") -> str:
@@ -128,7 +130,7 @@ def _ci(s: dict, column: str, fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
-def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict], summary: list[dict], best: list[dict], cells_total: int) -> str:
+def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict], summary: list[dict], best: list[dict], cells_total: int, commit: str) -> str:
     from memscan.summary import format_table
 
     ran_on = sorted({r.get("code_commit", "not recorded") for r in records})
@@ -136,7 +138,7 @@ def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict],
         "# memscan sweep",
         "",
         f"Cells finished: {results.num_rows} of {cells_total}. Cells ran on commit {', '.join(f'`{c}`' for c in ran_on)}; "
-        f"this report was written on `{commit_of_code()}`.",
+        f"this report was written on `{commit}`.",
         "",
         f"Grid: models {', '.join(config.models)}; forget-set sizes {', '.join(map(str, config.forget_sizes))}; "
         f"seeds {', '.join(map(str, config.seeds))}; methods {', '.join(config.methods)}.",

@@ -65,10 +65,10 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
     from memscan.sweep.report import commit_of_code, write_report
 
     tasks, harness = resolve_tasks(list(config.tasks))
+    commit = commit_of_code()  # before the sweep writes into a folder that may lie in the checkout
     open_sweep(config, out)
     cells = config.cells()
     todo = [c for c in cells if not cell_path(out, *c).exists()]
-    commit = commit_of_code()
     started = time.perf_counter()
     say = lambda m: click.echo(f"[{time.perf_counter() - started:7.1f} s] {m}", err=True)  # noqa: E731
     say(f"{len(cells)} cells, {len(cells) - len(todo)} already done")
@@ -83,7 +83,7 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                 load_weights(loaded.model, pretrained)
                 methods = [method for m, f, s, method in todo if (m, f, s) == (model, size, seed)]
                 _run_group(loaded, model, config, size, seed, methods, tasks, harness, out, say, bar, commit)
-    write_report(config, out)
+    write_report(config, out, commit)
     say(f"wrote {out}/results.parquet, results.csv, report.md and plots")
 
 
