@@ -46,7 +46,7 @@ def tiny_grid(workspace, task_file, **changes):  # noqa: F811
     raw = {
         "models": [str(workspace / "tiny")], "forget_sizes": [4], "seeds": [0], "methods": ["none", "ga"],
         "tokens": 16, "unseen_size": 20, "heldout_size": 4, "k": 8, "max_epochs": 2, "neighbours": 0,
-        "tasks": [str(task_file)], "task_limit": 0, "device": "cpu", **changes,
+        "tasks": [str(task_file)], "task_limit": 0, "device": "cpu", "implant_lr": 1e-4, **changes,
     }
     return config_from_dict(raw)
 
@@ -86,6 +86,9 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):  #
     ("k = 64\n", "k = 64 leaves nothing to extract"),
     ("tasks = ['piqa', 'mathqa']\n", "not available offline"),
     ("models = [\n", "not valid TOML"),
+    ("models = ['smollm2-135m', 'gemma3-270m']\nimplant_lr = { smollm2-135m = 1e-4 }\n", "implant_lr gives no rate for model 'gemma3-270m'"),
+    ("implant_lr = { smollm2-135m = 'fast' }\n", "'implant_lr' must be a number or a table"),
+    ("implant_lr = -1e-4\n", "implant_lr > 0"),
 ])
 def test_bad_sweep_configs_fail_in_one_line(tmp_path, toml, message):
     config = tmp_path / "grid.toml"
@@ -96,7 +99,7 @@ def test_bad_sweep_configs_fail_in_one_line(tmp_path, toml, message):
 
 def test_a_cell_that_needs_more_passages_than_the_corpus_has_fails_cleanly(workspace, task_file, tmp_path):  # noqa: F811
     config = tmp_path / "grid.toml"
-    config.write_text(f"models = [{json.dumps(str(workspace / 'tiny'))}]\nforget_sizes = [100000]\nmethods = ['none']\ntasks = [{json.dumps(str(task_file))}]\n")
+    config.write_text(f"models = [{json.dumps(str(workspace / 'tiny'))}]\nforget_sizes = [100000]\nmethods = ['none']\ntasks = [{json.dumps(str(task_file))}]\nimplant_lr = 1e-4\n")
     fails_cleanly(memscan("sweep", config, "-o", tmp_path / "out"), "KJV passages of 64 tokens wanted")
     # the folder it left holds no cell, so a corrected config with other settings may use it
     config.write_text(config.read_text().replace("100000", "2") + "tokens = 16\nk = 8\nunseen_size = 20\nheldout_size = 2\ntask_limit = 1\n")
@@ -117,3 +120,14 @@ def test_seed_summaries_are_student_t_intervals_and_perplexity_is_geometric():
     assert high == pytest.approx(np.exp(np.log(100) + np.log(10) * half))
     one = seed_summary("heldout_perplexity", [42.0])
     assert one[0] == pytest.approx(42.0) and np.isnan(one[1]) and np.isnan(one[2])
+
+
+def test_the_implant_rate_may_be_set_per_model():
+    builtin = config_from_dict({})
+    assert [builtin.implant_lr_for(m) for m in ("smollm2-135m", "gemma3-270m")] == [1e-4, 1e-5]
+    with pytest.raises(UserError, match="implant_lr gives no rate for model 'my/model'"):
+        config_from_dict({"models": ["my/model"]})
+    shared = config_from_dict({"models": ["smollm2-135m", "gemma3-270m"], "implant_lr": 1e-4})
+    assert [shared.implant_lr_for(m) for m in shared.models] == [1e-4, 1e-4]
+    per_model = config_from_dict({"models": ["smollm2-135m", "gemma3-270m"], "implant_lr": {"smollm2-135m": 1e-4, "gemma3-270m": 2e-5, "other": 1}})
+    assert [per_model.implant_lr_for(m) for m in per_model.models] == [1e-4, 2e-5]

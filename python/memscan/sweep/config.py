@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from memscan.errors import UserError
@@ -20,6 +20,11 @@ else:
 
 NONE = "none"  # the implanted model, not unlearned: every group's baseline
 GRID_KEYS = ("models", "forget_sizes", "seeds", "methods")
+# The implant's AdamW rate per built-in model, measured on 8 passages (docs/results): one
+# rate does not fit both. 1e-4 implants SmolLM2-135M with little harm (forget MA 0.29 ->
+# 0.69, perplexity on novels 46 -> 51) but wrecks Gemma-3-270M (33 -> 1 300); 1e-5 gives
+# Gemma as much memorization (0.39 -> 0.72) at 33 -> 36.
+BUILTIN_IMPLANT_LR = {"smollm2-135m": 1e-4, "gemma3-270m": 1e-5}
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class SweepConfig:
     tokens: int = 64  # per sequence, as in the default run
     unseen_size: int = 32
     heldout_size: int = 16
-    implant_lr: float = 1e-4
+    implant_lr: float | dict[str, float] = field(default_factory=lambda: dict(BUILTIN_IMPLANT_LR))  # one rate, or one per model
     max_epochs: int = 10
     k: int = 32  # prompt length of the extraction test
     neighbours: int = 2  # MIAU's neighbour calibration
@@ -42,6 +47,9 @@ class SweepConfig:
     def shared(self) -> dict:
         """The settings every cell depends on: a sweep folder resumes only under the same ones."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in GRID_KEYS and k != "device"}
+
+    def implant_lr_for(self, model: str) -> float:
+        return self.implant_lr[model] if isinstance(self.implant_lr, dict) else self.implant_lr
 
     def cells(self) -> list[tuple[str, int, int, str]]:
         return [(m, f, s, method) for m in self.models for f in self.forget_sizes for s in self.seeds for method in self.methods]
@@ -64,8 +72,10 @@ def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
         raise UserError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(fields)})")
     values = {}
     for key, value in raw.items():
-        default = getattr(SweepConfig, key)
-        if isinstance(default, tuple):
+        default = fields[key].default
+        if key == "implant_lr":
+            value = _implant_rates(value, where)
+        elif isinstance(default, tuple):
             if not isinstance(value, list) or not value:
                 raise UserError(f"{where}: {key!r} must be a non-empty list")
             if len(set(value)) != len(value):
@@ -87,6 +97,17 @@ def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
     return config
 
 
+def _implant_rates(value, where: str) -> float | dict[str, float]:
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if number(value):
+        return float(value)
+    if isinstance(value, dict) and value and all(number(v) for v in value.values()):
+        return {model: float(rate) for model, rate in value.items()}
+    raise UserError(f"{where}: 'implant_lr' must be a number or a table of numbers by model")
+
+
 def check_cells(config: SweepConfig, where: str) -> None:
     """Reject a grid with a cell that cannot run, naming the cell."""
     for method in config.methods:
@@ -102,5 +123,10 @@ def check_cells(config: SweepConfig, where: str) -> None:
             raise UserError(f"{where}: {key} must be at least 1")
     if config.k >= config.tokens:
         raise UserError(f"{where}: k = {config.k} leaves nothing to extract from sequences of {config.tokens} tokens")
-    if config.neighbours < 0 or config.implant_lr <= 0 or (config.task_limit is not None and config.task_limit < 1):
+    if isinstance(config.implant_lr, dict):
+        for model in config.models:
+            if model not in config.implant_lr:
+                raise UserError(f"{where}: implant_lr gives no rate for model {model!r} (set implant_lr, one number or a table by model)")
+    rates = config.implant_lr.values() if isinstance(config.implant_lr, dict) else [config.implant_lr]
+    if config.neighbours < 0 or min(rates) <= 0 or (config.task_limit is not None and config.task_limit < 1):
         raise UserError(f"{where}: neighbours >= 0, implant_lr > 0 and task_limit >= 1 (or 0 for all) are required")

@@ -142,7 +142,8 @@ def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict],
         "",
         f"Grid: models {', '.join(config.models)}; forget-set sizes {', '.join(map(str, config.forget_sizes))}; "
         f"seeds {', '.join(map(str, config.seeds))}; methods {', '.join(config.methods)}.",
-        f"Each group implants {config.tokens}-token KJV passages (repeats 1/2/4/8) into the pretrained model, learns the "
+        f"Each group implants {config.tokens}-token KJV passages (repeats 1/2/4/8) into the pretrained model (AdamW, lr "
+        f"{', '.join(f'{m} {config.implant_lr_for(m):g}' for m in config.models)}), learns the "
         f"interval from {config.unseen_size} unseen passages, and runs each method from the implanted model for at most "
         f"{config.max_epochs} epochs with DESIGN.md's defaults. Utility: {', '.join(config.tasks)} "
         f"({'all items' if config.task_limit is None else f'{config.task_limit} items per task, seeded'}).",

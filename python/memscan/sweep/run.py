@@ -97,12 +97,12 @@ def _load(model: str, config: SweepConfig):
 def _run_group(loaded, model: str, config: SweepConfig, size: int, seed: int, methods, tasks, harness, out: Path, say, bar, commit: str) -> None:
     settings = DemoSettings(
         model=model, tokens=config.tokens, forget_size=size, unseen_size=config.unseen_size, heldout_size=config.heldout_size,
-        implant_lr=config.implant_lr, max_epochs=config.max_epochs, k=config.k, neighbours=config.neighbours, seed=seed,
+        implant_lr=config.implant_lr_for(model), max_epochs=config.max_epochs, k=config.k, neighbours=config.neighbours, seed=seed,
     )
     sets = kjv_sequences(loaded, settings)
     repeats = spread_repeats(size)
     torch.manual_seed(seed)
-    implant(loaded, sets["forget"][1], repeats, config.implant_lr)
+    implant(loaded, sets["forget"][1], repeats, settings.implant_lr)
     unseen_ma = memorization_table(loaded, *sets["unseen"], MemorizationOptions(n=0, k=0)).column("ma").to_numpy()
     interval = fit_interval(unseen_ma)
     implanted = cpu_copy(loaded.model)
