@@ -123,10 +123,9 @@ def check_cells(config: SweepConfig, where: str) -> None:
             raise UserError(f"{where}: {key} must be at least 1")
     if config.k >= config.tokens:
         raise UserError(f"{where}: k = {config.k} leaves nothing to extract from sequences of {config.tokens} tokens")
-    if isinstance(config.implant_lr, dict):
-        for model in config.models:
-            if model not in config.implant_lr:
-                raise UserError(f"{where}: implant_lr gives no rate for model {model!r} (set implant_lr, one number or a table by model)")
-    rates = config.implant_lr.values() if isinstance(config.implant_lr, dict) else [config.implant_lr]
-    if config.neighbours < 0 or min(rates) <= 0 or (config.task_limit is not None and config.task_limit < 1):
+    rates = config.implant_lr if isinstance(config.implant_lr, dict) else dict.fromkeys(config.models, config.implant_lr)
+    for model in config.models:
+        if model not in rates:
+            raise UserError(f"{where}: implant_lr gives no rate for model {model!r} (set implant_lr, one number or a table by model)")
+    if config.neighbours < 0 or min(rates.values()) <= 0 or (config.task_limit is not None and config.task_limit < 1):
         raise UserError(f"{where}: neighbours >= 0, implant_lr > 0 and task_limit >= 1 (or 0 for all) are required")
