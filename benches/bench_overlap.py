@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from common import best_of  # noqa: E402
 from reference import extraction_likelihood as python_el  # noqa: E402
 
-from memscan.corpus import kjv_paragraphs  # noqa: E402
-from memscan.ragged import Packed, pack  # noqa: E402
-from memscan.scores import extraction_likelihood  # noqa: E402
-from memscan.tokenizer import load_tokenizer  # noqa: E402
+from memscan.scan.corpus import kjv_paragraphs  # noqa: E402
+from memscan.scan.ragged import Packed, pack  # noqa: E402
+from memscan.scan.scores import extraction_likelihood  # noqa: E402
+from memscan.scan.tokenizer import load_tokenizer  # noqa: E402
 
 T, N, SEQUENCES = 200, 10, 32
 

@@ -19,9 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from memscan.demo import DemoSettings, kjv_sequences
-from memscan.implant import implant, spread_repeats
-from memscan.models import load_model
+from memscan.experiment.demo import DemoSettings
+from memscan.experiment.implant import implant, spread_repeats
+from memscan.experiment.sets import kjv_passages
+from memscan.model.loading import load_model
 
 
 def main() -> None:
@@ -36,16 +37,16 @@ def main() -> None:
 
     settings = DemoSettings(model=args.model, tokens=args.tokens, forget_size=args.forget)
     loaded = load_model(args.model, args.device)
-    sets = kjv_sequences(loaded, settings)
+    sets = kjv_passages(loaded, settings.sizes, settings.seed)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        implant(loaded, sets["forget"][1], spread_repeats(args.forget), settings.implant_lr)
+        implant(loaded, sets.forget[1], spread_repeats(args.forget), settings.implant_lr)
         loaded.model.save_pretrained(tmp / "implanted")
         loaded.tokenizer.save_pretrained(tmp / "implanted")
         del loaded
         for name in ("forget", "unseen"):
-            ids, seqs = sets[name]
+            ids, seqs = getattr(sets, name)
             (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"id": i, "tokens": s.tolist()}) + "\n" for i, s in zip(ids, seqs)))
         for method in ("ga", "sga", "ta", "tau"):
             out = tmp / method

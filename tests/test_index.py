@@ -44,7 +44,7 @@ def test_queries_equal_brute_force(docs, queries, k, shard_tokens):
                 [ref.coverage(ref.matching_lengths(docs_, q), k) for q in queries]
             )
             spans = index.attribute(queries, k)
-            got = [(int(q), int(s), int(n)) for q, s, n in zip(spans["query"], spans["start"], spans["length"])]
+            got = [(int(q), int(s), int(n)) for q, s, n in zip(spans.query, spans.start, spans.length)]
             assert got == [(i, s, n) for i, q in enumerate(queries) for s, n in ref.spans(ref.matching_lengths(docs_, q), k)]
 
 

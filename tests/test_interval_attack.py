@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from memscan.attack import AttackOptions, deviation, neighbours_of, one_sided_scores, run_attack, split_unseen
+from memscan.attack.miau import AttackOptions, deviation, neighbours_of, run_attack, split_unseen
+from memscan.attack.one_sided import one_sided_scores
 from memscan.errors import UserError
-from memscan.forward import TokenStats
-from memscan.interval import Interval, fit_interval, forgetting_quality
+from memscan.model.forward import TokenStats
+from memscan.model.interval import Interval, fit_interval, forgetting_quality
 
 unit = st.floats(0, 1, allow_nan=False)
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from memscan.forward import teacher_forced
-from memscan.generation import continuations_of_prefixes, greedy
-from memscan.memorization import MemorizationOptions, memorization_table
+from memscan.model.forward import teacher_forced
+from memscan.model.generation import continuations_of_prefixes, greedy
+from memscan.model.memorization import MemorizationOptions, memorization_table
 from reference_model import el_loop, extraction_strength_loop, generate_one, next_token_loop
 
 NEAR_TIE = 1e-4

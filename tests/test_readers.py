@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from memscan.errors import UserError
-from memscan.readers import read_records
+from memscan.scan.readers import read_records
 
 ROWS = [{"id": "a", "text": "first document"}, {"id": "b", "text": "second document"}]
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import reference as ref
-from memscan import scores
+from memscan.scan import scores
 from memscan.errors import UserError
 from strategies import any_sequence, sequence, token
 
@@ -20,14 +20,15 @@ def test_pair_scores_equal_reference(batch):
     gens, refs = [a for a, _ in batch], [b for _, b in batch]
     got = scores.pair_scores(gens, refs)
     for i, (a, b) in enumerate(batch):
-        assert got["exact_match"][i] == (a == b)
-        assert got["prefix_length"][i] == ref.prefix_length(a, b)
-        assert got["positional_match"][i] == pytest.approx(ref.positional_match(a, b))
-        assert got["edit_similarity"][i] == pytest.approx(ref.edit_similarity(a, b))
-        assert got["bleu4"][i] == pytest.approx(ref.bleu4(a, b), rel=1e-12, abs=1e-15)
+        assert got.exact_match[i] == (a == b)
+        assert got.prefix_length[i] == ref.prefix_length(a, b)
+        assert got.positional_match[i] == pytest.approx(ref.positional_match(a, b))
+        assert got.edit_similarity[i] == pytest.approx(ref.edit_similarity(a, b))
+        assert got.bleu4[i] == pytest.approx(ref.bleu4(a, b), rel=1e-12, abs=1e-15)
         f1, recall = ref.rouge_l(a, b)
-        assert got["rouge_l_f1"][i] == pytest.approx(f1)
-        assert got["rouge_l_recall"][i] == pytest.approx(recall)
+        assert got.rouge_l_f1[i] == pytest.approx(f1)
+        assert got.rouge_l_recall[i] == pytest.approx(recall)
+        assert got.approximate_match[i] == (ref.edit_similarity(a, b) >= 0.9 or ref.bleu4(a, b) >= 0.75)
 
 
 @given(st.lists(st.tuples(sequence, sequence), min_size=1, max_size=6), st.integers(1, 5))
@@ -70,18 +71,18 @@ def test_overlap_refuses_sequences_shorter_than_n():
 
 def test_edges_by_hand():
     got = scores.pair_scores([[], [], [7]], [[], [7], []])
-    assert got["exact_match"].tolist() == [True, False, False]
-    assert got["edit_similarity"].tolist() == [1.0, 0.0, 0.0]
-    assert got["bleu4"].tolist() == [1.0, 0.0, 0.0]
-    assert got["rouge_l_f1"].tolist() == [1.0, 0.0, 0.0]
+    assert got.exact_match.tolist() == [True, False, False]
+    assert got.edit_similarity.tolist() == [1.0, 0.0, 0.0]
+    assert got.bleu4.tolist() == [1.0, 0.0, 0.0]
+    assert got.rouge_l_f1.tolist() == [1.0, 0.0, 0.0]
 
 
 def test_bleu_hand_value():
     # 4 tokens, exact: every precision 1 (add-one keeps 1), no brevity penalty.
-    assert scores.pair_scores([[1, 2, 3, 4]], [[1, 2, 3, 4]])["bleu4"][0] == 1.0
+    assert scores.pair_scores([[1, 2, 3, 4]], [[1, 2, 3, 4]]).bleu4[0] == 1.0
     # unigram 3/4; bigrams 1 of 3 -> 2/4; trigrams 0 of 2 -> 1/3; 4-grams 0 of 1 -> 1/2
     expected = math.exp((math.log(3 / 4) + math.log(2 / 4) + math.log(1 / 3) + math.log(1 / 2)) / 4)
-    assert scores.pair_scores([[1, 2, 9, 4]], [[1, 2, 3, 4]])["bleu4"][0] == pytest.approx(expected)
+    assert scores.pair_scores([[1, 2, 9, 4]], [[1, 2, 3, 4]]).bleu4[0] == pytest.approx(expected)
 
 
 def test_mismatched_batches_are_refused():
@@ -98,11 +99,11 @@ def test_ids_outside_32_bits_are_refused():
 
 def test_numpy_inputs_of_any_integer_dtype():
     a = np.array([1, 2, 3], dtype=np.int64)
-    assert scores.pair_scores([a], [a.astype(np.uint32)])["exact_match"][0]
+    assert scores.pair_scores([a], [a.astype(np.uint32)]).exact_match[0]
 
 
 def test_packed_input_equals_list_input():
-    from memscan.ragged import Packed
+    from memscan.scan.ragged import Packed
 
     rows = np.array([[1, 2, 3, 4], [2, 3, 4, 0]], dtype=np.uint32)
     packed = Packed.from_padded(rows, [4, 3])

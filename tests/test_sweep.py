@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from memscan.errors import UserError
-from memscan.sweep import config_from_dict, run_sweep
-from memscan.sweep.run import cell_path
+from memscan.experiment.sweep import config_from_dict, run_sweep
+from memscan.experiment.sweep.run import cell_path
 from test_cli import fails_cleanly, memscan
 from test_model_cli import workspace, write_jsonl  # noqa: F401  (the tiny model folder fixture)
 
@@ -109,7 +109,7 @@ def test_a_cell_that_needs_more_passages_than_the_corpus_has_fails_cleanly(works
 
 
 def test_seed_summaries_are_student_t_intervals_and_perplexity_is_geometric():
-    from memscan.sweep.report import seed_summary
+    from memscan.experiment.sweep.report import seed_summary
 
     half = 4.302652729911275 / np.sqrt(3)  # t(0.975, 2 dof) * sd 1 / sqrt(3)
     assert seed_summary("mean_g", [0.4, 0.5, 0.6]) == pytest.approx((0.5, 0.5 - 0.1 * half, 0.5 + 0.1 * half))

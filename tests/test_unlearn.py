@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from memscan.forward import teacher_forced
-from memscan.interval import Interval
-from memscan.unlearn import UnlearnConfig, Unlearning, unlearn
-from memscan.unlearn.objectives import accumulate_gradients
-from memscan.unlearn.task_arithmetic import TaskArithmetic
+from memscan.model.forward import teacher_forced
+from memscan.model.interval import Interval
+from memscan.model.training import accumulate_gradients
+from memscan.unlearn import Targets, UnlearnConfig, Unlearning, run_unlearning
+from memscan.unlearn.ta import TaskArithmetic
 from tiny_model import loaded as wrap
 
-INTERVAL = Interval(0.0, 0.25, 0.1, "fixed", 24)
+INTERVAL = Targets(Interval(0.0, 0.25, 0.1, "fixed", 24))
 
 
 def fresh(memorized):
@@ -60,9 +60,10 @@ def test_sga_steps_only_on_the_selected_sequences(memorized):
 
 def test_sga_never_pushes_sequences_already_below_lo(memorized):
     model, sequences = fresh(memorized)
-    loop = Unlearning(model, sequences[:6], Interval(0.5, 0.9, 0.6, "fixed", 24), UnlearnConfig("sga"))
+    targets = Targets(Interval(0.5, 0.9, 0.6, "fixed", 24))
+    loop = Unlearning(model, sequences[:6], targets, UnlearnConfig("sga"))
     g = np.array([0.3, 0.95, 0.4, 0.8, 0.6, 0.2])
-    assert loop.selection(g) == [1, 3]
+    assert loop.phase.select(g, targets) == [1, 3]
 
 
 def test_task_arithmetic_is_exact(memorized):
@@ -73,7 +74,7 @@ def test_task_arithmetic_is_exact(memorized):
         for p in model.model.parameters():
             p.add_(torch.randn_like(p) * 0.01)
     tuned = {n: p.detach().clone() for n, p in model.model.named_parameters()}
-    with task.applied(model.model):
+    with task.scored_weights(model.model):
         for n, p in model.model.named_parameters():
             assert torch.equal(p, base[n] + (-3.0) * (tuned[n] - base[n]))
     for n, p in model.model.named_parameters():
@@ -98,7 +99,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(memorized, tmp_path):
     config = UnlearnConfig("tau", lr=3e-3, max_epochs=6, tau_switch=0.8)
 
     straight, _ = fresh(memorized)
-    unlearn(straight, forget, unseen, config, tmp_path / "straight", log=lambda m: None)
+    run_unlearning(straight, forget, unseen, config, tmp_path / "straight", log=lambda m: None)
 
     def stop_at_epoch_4(message):
         if message.startswith("epoch 4"):
@@ -106,11 +107,11 @@ def test_an_interrupted_run_resumes_to_the_same_result(memorized, tmp_path):
 
     resumed, _ = fresh(memorized)
     with pytest.raises(Interrupt):
-        unlearn(resumed, forget, unseen, config, tmp_path / "resumed", log=stop_at_epoch_4)
+        run_unlearning(resumed, forget, unseen, config, tmp_path / "resumed", log=stop_at_epoch_4)
     assert (tmp_path / "resumed" / "checkpoint.pt").exists()
     resumed, _ = fresh(memorized)  # a new process would start from the input model again
     messages = []
-    run = unlearn(resumed, forget, unseen, config, tmp_path / "resumed", log=messages.append)
+    run = run_unlearning(resumed, forget, unseen, config, tmp_path / "resumed", log=messages.append)
     assert any(m.startswith("resuming after epoch 3") for m in messages)
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)

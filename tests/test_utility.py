@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from bigram import bigram_model
 from memscan.errors import UserError
-from memscan.tasks import AnswerItem, ChoiceItem, CompletionItem, Task, TextItem, load_task, read_task_file
-from memscan.utility import EvalOptions, evaluate_tasks, subsample, unigram_f1, wilson_interval
+from memscan.eval.tasks import AnswerItem, ChoiceItem, CompletionItem, Task, TextItem, load_task, read_task_file
+from memscan.eval import EvalOptions, evaluate_tasks
+from memscan.eval.scorers import unigram_f1
+from memscan.eval.statistics import subsample, wilson_interval
 
 QUIET = EvalOptions(progress=False)
 # p(w1|w0) = 0.5, p(w2|w1) = 0.02, p(w3|w0) = 0.04, p(w4|w1) = 0.6
@@ -109,7 +111,7 @@ def test_builtin_tasks_read_offline():
     lambada = load_task("lambada")
     assert len(lambada.items) == 5153 and lambada.items[0].target == " signs"
     coqa = load_task("coqa")
-    assert coqa.stand_in_for and coqa.items[0].answers
+    assert coqa.items[0].answers
 
 
 def test_unknown_and_unavailable_tasks_say_so():

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from memscan.models import LoadedModel
+from memscan.model.loading import LoadedModel
 
 VOCAB = 64
 SPECIALS = ["<eos>", "<pad>"]

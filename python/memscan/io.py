@@ -47,3 +47,9 @@ def write_jsonl(table: pa.Table, path: Path) -> None:
 
 def write_text(text: str, path: Path) -> None:
     _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def make_output_dir(path: Path, overwrite: bool = False) -> None:
+    """Create the output folder `path` (refused when it exists, unless `overwrite`)."""
+    check_new(path, overwrite)
+    path.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,11 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::error::{Error, Result};
 use crate::ragged::Ragged;
 
+/// Edit similarity at or above this counts as approximate memorization.
+pub const EDIT_SIMILARITY_THRESHOLD: f64 = 0.9;
+/// BLEU-4 at or above this counts as approximate memorization (Ippolito et al.).
+pub const BLEU_THRESHOLD: f64 = 0.75;
+
 /// All pair scores of one batch, one entry per pair.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PairScores {
@@ -19,6 +24,8 @@ pub struct PairScores {
     pub bleu4: Vec<f64>,
     pub rouge_l_f1: Vec<f64>,
     pub rouge_l_recall: Vec<f64>,
+    /// Edit similarity >= [`EDIT_SIMILARITY_THRESHOLD`] or BLEU-4 >= [`BLEU_THRESHOLD`].
+    pub approximate_match: Vec<bool>,
 }
 
 /// The module's convention when either side is empty: 1 for two empty sequences, 0 for
@@ -178,6 +185,7 @@ pub fn pair_scores(gens: Ragged<'_>, refs: Ragged<'_>) -> Result<PairScores> {
         out.bleu4.push(bleu);
         out.rouge_l_f1.push(f1);
         out.rouge_l_recall.push(recall);
+        out.approximate_match.push(edit >= EDIT_SIMILARITY_THRESHOLD || bleu >= BLEU_THRESHOLD);
     }
     Ok(out)
 }

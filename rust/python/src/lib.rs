@@ -2,16 +2,16 @@
 //!
 //! Token batches arrive as contiguous numpy arrays (`uint32` tokens, `uint64` offsets)
 //! and are borrowed without copying; every batch call releases the GIL and runs on
-//! rayon. Results go back as numpy arrays. The Python package (`memscan.index`,
-//! `memscan.scores`) wraps these functions with friendlier signatures.
+//! rayon. Results go back as numpy arrays or typed objects holding them. The Python
+//! package (`memscan.scan.index`, `memscan.scan.scores`) wraps these with friendlier
+//! signatures.
 
 use memscan_core::index::{self, CorpusIndex as CoreIndex, IndexWriter as CoreWriter};
 use memscan_core::{pairs, with_threads, Error, Ragged};
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 create_exception!(_core, IndexCorruptError, PyValueError, "An index directory that is not one, is truncated, or fails its checksum.");
 
@@ -32,6 +32,11 @@ fn slice<'a, T: numpy::Element>(array: &'a PyReadonlyArray1<'_, T>, what: &str) 
     array.as_slice().map_err(|_| PyValueError::new_err(format!("{what} must be a contiguous 1-D array")))
 }
 
+/// A read-only view of an array this module handed out (refused while Python writes to it).
+fn borrowed<'py, T: numpy::Element>(array: &Bound<'py, PyArray1<T>>) -> PyResult<PyReadonlyArray1<'py, T>> {
+    array.try_readonly().map_err(|e| PyRuntimeError::new_err(e.to_string()))
+}
+
 fn ragged<'a>(tokens: &'a Tokens<'_>, offsets: &'a Offsets<'_>) -> PyResult<Ragged<'a>> {
     Ragged::new(slice(tokens, "tokens")?, slice(offsets, "offsets")?).map_err(py_err)
 }
@@ -45,6 +50,27 @@ fn detached<T: Send>(
     py.detach(|| with_threads(threads, work).and_then(|r| r)).map_err(py_err)
 }
 
+/// Every pair score of a batch, one entry per pair (see memscan.scan.scores).
+#[pyclass(module = "memscan._core", frozen)]
+struct PairScores {
+    #[pyo3(get)]
+    exact_match: Py<PyArray1<bool>>,
+    #[pyo3(get)]
+    prefix_length: Py<PyArray1<u32>>,
+    #[pyo3(get)]
+    positional_match: Py<PyArray1<f64>>,
+    #[pyo3(get)]
+    edit_similarity: Py<PyArray1<f64>>,
+    #[pyo3(get)]
+    bleu4: Py<PyArray1<f64>>,
+    #[pyo3(get)]
+    rouge_l_f1: Py<PyArray1<f64>>,
+    #[pyo3(get)]
+    rouge_l_recall: Py<PyArray1<f64>>,
+    #[pyo3(get)]
+    approximate_match: Py<PyArray1<bool>>,
+}
+
 #[pyfunction]
 #[pyo3(signature = (gen_tokens, gen_offsets, ref_tokens, ref_offsets, threads=None))]
 fn pair_scores<'py>(
@@ -54,18 +80,19 @@ fn pair_scores<'py>(
     ref_tokens: Tokens<'py>,
     ref_offsets: Offsets<'py>,
     threads: Option<usize>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<PairScores> {
     let (gens, refs) = (ragged(&gen_tokens, &gen_offsets)?, ragged(&ref_tokens, &ref_offsets)?);
-    let scores = detached(py, threads, || pairs::pair_scores(gens, refs))?;
-    let out = PyDict::new(py);
-    out.set_item("exact_match", scores.exact_match.into_pyarray(py))?;
-    out.set_item("prefix_length", scores.prefix_length.into_pyarray(py))?;
-    out.set_item("positional_match", scores.positional_match.into_pyarray(py))?;
-    out.set_item("edit_similarity", scores.edit_similarity.into_pyarray(py))?;
-    out.set_item("bleu4", scores.bleu4.into_pyarray(py))?;
-    out.set_item("rouge_l_f1", scores.rouge_l_f1.into_pyarray(py))?;
-    out.set_item("rouge_l_recall", scores.rouge_l_recall.into_pyarray(py))?;
-    Ok(out)
+    let s = detached(py, threads, || pairs::pair_scores(gens, refs))?;
+    Ok(PairScores {
+        exact_match: s.exact_match.into_pyarray(py).unbind(),
+        prefix_length: s.prefix_length.into_pyarray(py).unbind(),
+        positional_match: s.positional_match.into_pyarray(py).unbind(),
+        edit_similarity: s.edit_similarity.into_pyarray(py).unbind(),
+        bleu4: s.bleu4.into_pyarray(py).unbind(),
+        rouge_l_f1: s.rouge_l_f1.into_pyarray(py).unbind(),
+        rouge_l_recall: s.rouge_l_recall.into_pyarray(py).unbind(),
+        approximate_match: s.approximate_match.into_pyarray(py).unbind(),
+    })
 }
 
 #[pyfunction]
@@ -102,43 +129,63 @@ fn extraction_likelihood<'py>(
     Ok(detached(py, threads, || pairs::extraction_likelihood(seqs, gens, owner, prefix, n))?.into_pyarray(py))
 }
 
-#[pyfunction]
-#[pyo3(signature = (lengths, offsets, k))]
-fn coverage_from_lengths<'py>(
-    py: Python<'py>,
-    lengths: PyReadonlyArray1<'py, u32>,
-    offsets: Offsets<'py>,
-    k: u32,
-) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let lengths = ragged(&lengths, &offsets)?;
-    Ok(detached(py, None, || index::coverage_batch(lengths, k))?.into_pyarray(py))
+/// The maximal corpus spans of a batch of queries, as aligned arrays.
+#[pyclass(module = "memscan._core", frozen)]
+struct Spans {
+    #[pyo3(get)]
+    query: Py<PyArray1<u64>>,
+    #[pyo3(get)]
+    start: Py<PyArray1<u64>>,
+    #[pyo3(get)]
+    length: Py<PyArray1<u64>>,
+    #[pyo3(get)]
+    doc: Py<PyArray1<i64>>,
 }
 
-#[pyfunction]
-#[pyo3(signature = (lengths, docs, offsets, k))]
-fn spans_from_statistics<'py>(
-    py: Python<'py>,
-    lengths: PyReadonlyArray1<'py, u32>,
-    docs: PyReadonlyArray1<'py, i64>,
-    offsets: Offsets<'py>,
-    k: u32,
-) -> PyResult<Bound<'py, PyDict>> {
-    let lengths = ragged(&lengths, &offsets)?;
-    let docs = slice(&docs, "docs")?;
-    let spans = detached(py, None, || index::spans_batch(lengths, docs, k))?;
-    spans_dict(py, &spans)
+impl Spans {
+    fn new(py: Python<'_>, spans: &[index::Span]) -> Self {
+        let column = |f: fn(&index::Span) -> u64| spans.iter().map(f).collect::<Vec<_>>().into_pyarray(py).unbind();
+        Self {
+            query: column(|s| s.query),
+            start: column(|s| s.start),
+            length: column(|s| s.length),
+            doc: spans.iter().map(|s| s.doc).collect::<Vec<_>>().into_pyarray(py).unbind(),
+        }
+    }
 }
 
-fn spans_dict<'py>(py: Python<'py>, spans: &[index::Span]) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("query", spans.iter().map(|s| s.query).collect::<Vec<_>>().into_pyarray(py))?;
-    out.set_item("start", spans.iter().map(|s| s.start).collect::<Vec<_>>().into_pyarray(py))?;
-    out.set_item("length", spans.iter().map(|s| s.length).collect::<Vec<_>>().into_pyarray(py))?;
-    out.set_item("doc", spans.iter().map(|s| s.doc).collect::<Vec<_>>().into_pyarray(py))?;
-    Ok(out)
+/// Matching statistics of a batch of queries, flat and aligned with the query tokens:
+/// query i is `offsets[i]..offsets[i + 1]`; coverage and spans are read off them.
+#[pyclass(module = "memscan._core", frozen)]
+struct MatchingStatistics {
+    #[pyo3(get)]
+    lengths: Py<PyArray1<u32>>,
+    #[pyo3(get)]
+    docs: Py<PyArray1<i64>>,
+    #[pyo3(get)]
+    offsets: Py<PyArray1<u64>>,
 }
 
-/// Writes an index directory shard by shard (see memscan.index.CorpusIndex.build).
+#[pymethods]
+impl MatchingStatistics {
+    /// Share of each query's tokens inside a corpus span of at least `k` tokens.
+    fn coverage<'py>(&self, py: Python<'py>, k: u32) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let (lengths, offsets) = (borrowed(self.lengths.bind(py))?, borrowed(self.offsets.bind(py))?);
+        let lengths = ragged(&lengths, &offsets)?;
+        Ok(detached(py, None, || index::coverage_batch(lengths, k))?.into_pyarray(py))
+    }
+
+    /// The maximal corpus spans of at least `k` tokens of every query.
+    fn spans(&self, py: Python<'_>, k: u32) -> PyResult<Spans> {
+        let (lengths, offsets) = (borrowed(self.lengths.bind(py))?, borrowed(self.offsets.bind(py))?);
+        let docs = borrowed(self.docs.bind(py))?;
+        let (lengths, docs) = (ragged(&lengths, &offsets)?, slice(&docs, "docs")?);
+        let spans = detached(py, None, || index::spans_batch(lengths, docs, k))?;
+        Ok(Spans::new(py, &spans))
+    }
+}
+
+/// Writes an index directory shard by shard (see memscan.scan.index.CorpusIndex.build).
 #[pyclass(module = "memscan._core")]
 struct IndexWriter {
     inner: Option<CoreWriter>,
@@ -186,7 +233,7 @@ impl IndexWriter {
     }
 }
 
-/// A memory-mapped corpus index (see memscan.index.CorpusIndex).
+/// A memory-mapped corpus index (see memscan.scan.index.CorpusIndex).
 #[pyclass(module = "memscan._core", frozen)]
 struct CorpusIndex {
     inner: CoreIndex,
@@ -252,7 +299,7 @@ impl CorpusIndex {
         Ok((docs.into_pyarray(py), offsets.into_pyarray(py)))
     }
 
-    /// (lengths, documents), flat and aligned with the query tokens.
+    /// The matching statistics of a batch of queries.
     #[pyo3(signature = (tokens, offsets, threads=None))]
     fn matching_statistics<'py>(
         &self,
@@ -260,50 +307,26 @@ impl CorpusIndex {
         tokens: Tokens<'py>,
         offsets: Offsets<'py>,
         threads: Option<usize>,
-    ) -> ArrayPair<'py, u32, i64> {
+    ) -> PyResult<MatchingStatistics> {
         let queries = ragged(&tokens, &offsets)?;
         let ms = detached(py, threads, || Ok(self.inner.matching_statistics(queries)))?;
-        Ok((ms.lengths.into_pyarray(py), ms.docs.into_pyarray(py)))
-    }
-
-    #[pyo3(signature = (tokens, offsets, k, threads=None))]
-    fn coverage<'py>(
-        &self,
-        py: Python<'py>,
-        tokens: Tokens<'py>,
-        offsets: Offsets<'py>,
-        k: u32,
-        threads: Option<usize>,
-    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let queries = ragged(&tokens, &offsets)?;
-        Ok(detached(py, threads, || self.inner.coverage(queries, k))?.into_pyarray(py))
-    }
-
-    /// Spans as a dict of aligned arrays: query, start, length, doc.
-    #[pyo3(signature = (tokens, offsets, k, threads=None))]
-    fn attribute<'py>(
-        &self,
-        py: Python<'py>,
-        tokens: Tokens<'py>,
-        offsets: Offsets<'py>,
-        k: u32,
-        threads: Option<usize>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let queries = ragged(&tokens, &offsets)?;
-        let spans = detached(py, threads, || self.inner.attribute(queries, k))?;
-        spans_dict(py, &spans)
+        Ok(MatchingStatistics {
+            lengths: ms.lengths.into_pyarray(py).unbind(),
+            docs: ms.docs.into_pyarray(py).unbind(),
+            offsets: queries.offsets().to_vec().into_pyarray(py).unbind(),
+        })
     }
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("IndexCorruptError", m.py().get_type::<IndexCorruptError>())?;
-    m.add("INDEX_FORMAT_VERSION", memscan_core::index::FORMAT_VERSION)?;
     m.add_function(wrap_pyfunction!(pair_scores, m)?)?;
     m.add_function(wrap_pyfunction!(ngram_overlap, m)?)?;
     m.add_function(wrap_pyfunction!(extraction_likelihood, m)?)?;
-    m.add_function(wrap_pyfunction!(coverage_from_lengths, m)?)?;
-    m.add_function(wrap_pyfunction!(spans_from_statistics, m)?)?;
+    m.add_class::<PairScores>()?;
+    m.add_class::<MatchingStatistics>()?;
+    m.add_class::<Spans>()?;
     m.add_class::<IndexWriter>()?;
     m.add_class::<CorpusIndex>()?;
     Ok(())

@@ -1,0 +1,5 @@
+"""`python -m memscan.cli`."""
+
+from memscan.cli import main
+
+main()

@@ -1,0 +1,46 @@
+"""`memscan eval`: a model's utility on tasks."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from memscan import io
+from memscan.cli import options
+from memscan.eval.tasks import PAPER_SUITE
+from memscan.model.loading import DEFAULT_MODEL
+
+
+def _task_names(values: tuple[str, ...]) -> list[str]:
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+@click.command("eval")
+@click.argument("model", default=DEFAULT_MODEL)
+@options.output("Folder to create for utility.parquet/.csv/.md and the per-item tables.")
+@click.option("--tasks", "task_values", multiple=True, default=[",".join(PAPER_SUITE)], show_default=True,
+              help="Comma-separated: built-in names, JSONL task files, or lm-eval:<task>.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Items per task, drawn with --seed [default: all].")
+@options.seed
+@options.tokenizer(None, "Tokenizer folder or hub id [default: the model's].")
+@options.device
+@options.batch_size
+@options.overwrite
+def eval_command(model, out, task_values, limit, seed, tokenizer, device, batch_size, overwrite):
+    """Utility of MODEL: multiple choice by total and length-normalised NLL, LAMBADA, CoQA F1, perplexity."""
+    from memscan.eval import EvalOptions, evaluate_tasks, resolve_tasks, utility_table, write_utility
+    from memscan.model.loading import load_model
+
+    names = _task_names(task_values)
+    tasks, harness = resolve_tasks(names)
+    io.check_new(out, overwrite)
+    click.echo(f"loading {model}…", err=True)
+    loaded = load_model(model, device, tokenizer)
+    result = evaluate_tasks(loaded, tasks, EvalOptions(limit=limit, seed=seed, batch_size=batch_size), harness)
+    io.make_output_dir(out, overwrite)
+    write_utility(result, out)
+    settings = {"model": model, "tasks": names, "limit": limit, "seed": seed}
+    io.write_text(json.dumps(settings, indent=2), out / "run.json")
+    click.echo(utility_table(result.metrics))
+    click.echo(f"wrote {out}/utility.parquet, utility.csv, utility.md", err=True)

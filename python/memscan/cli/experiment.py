@@ -1,0 +1,41 @@
+"""`memscan demo | scan-demo | sweep`: the experiments, each a call into memscan.experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from memscan.cli import options
+
+
+@click.command()
+@options.output("Folder to create for the report, tables and plots.", default=Path("memscan-demo"))
+@click.option("--max-epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@options.overwrite
+def demo(out, max_epochs, overwrite):
+    """The main job on the built-in model: implant KJV passages, measure, unlearn with GA/SGA/TA/TAU, report."""
+    from memscan.experiment.demo import DemoSettings, run_demo
+
+    run_demo(out, DemoSettings(max_epochs=max_epochs), overwrite)
+
+
+@click.command("scan-demo")
+@options.output("Folder to create for the report and tables.", default=Path("memscan-scan-demo"))
+@options.threads
+@options.overwrite
+def scan_demo(out, threads, overwrite):
+    """The scanner alone on built-in data: index the KJV, scan texts against it, write a report."""
+    from memscan.experiment.scan_demo import run_demo
+
+    run_demo(out, threads=threads, overwrite=overwrite)
+
+
+@click.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@options.output("Sweep folder: created, or resumed when it holds this config's sweep.")
+def sweep(config, out):
+    """Every (model, forget-set size, seed, method) cell of CONFIG (TOML); resumes where it stopped."""
+    from memscan.experiment.sweep import read_config, run_sweep
+
+    run_sweep(read_config(config), out)

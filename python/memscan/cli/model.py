@@ -1,0 +1,193 @@
+"""The model-side commands: `memorization`, `attack` and `unlearn`."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from memscan import io
+from memscan.cli import options
+from memscan.errors import UserError
+from memscan.model.interval import check_unseen_count, fit_interval, forgetting_quality
+from memscan.model.loading import DEFAULT_MODEL
+from memscan.model.memorization import G_SCORES
+from memscan.unlearn.config import METHODS
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """MODEL, the forget and unseen sets, and how to load and cut them."""
+
+    model: str
+    forget_path: Path
+    unseen_path: Path
+    tokenizer: str | None
+    device: str | None
+    max_tokens: int | None
+    text_field: str
+    id_field: str
+
+    def load(self, n: int):
+        """The model and both sets, with every check that needs no scoring (n: EL_n's n, 0 without EL)."""
+        from memscan.model.loading import load_model
+        from memscan.model.memorization import check_sequences
+        from memscan.model.sequences import check_disjoint, read_sequences
+
+        for path in (self.forget_path, self.unseen_path):
+            if not path.exists():
+                raise UserError(f"{path}: no such file or directory")
+        click.echo(f"loading {self.model}…", err=True)
+        loaded = load_model(self.model, self.device, self.tokenizer)
+        forget = read_sequences(self.forget_path, loaded, self.max_tokens, self.text_field, self.id_field)
+        unseen = read_sequences(self.unseen_path, loaded, self.max_tokens, self.text_field, self.id_field)
+        check_sequences(*forget, n, "forget")
+        check_sequences(*unseen, n, "unseen")
+        check_unseen_count(len(unseen[1]))  # before any scoring, so a small set costs no model time
+        check_disjoint(forget, unseen)
+        click.echo(f"{loaded.name} on {loaded.device}: {len(forget[1])} forget and {len(unseen[1])} unseen sequences", err=True)
+        return loaded, forget, unseen
+
+
+def model_inputs(command):
+    """The options every model command takes, handed to it as one `inputs: ModelInputs`."""
+    decorators = [
+        click.argument("model", default=DEFAULT_MODEL),
+        click.option("--forget", "forget_path", required=True, type=click.Path(path_type=Path), help="Forget set (JSONL/txt/Parquet; text or token ids)."),
+        click.option("--unseen", "unseen_path", required=True, type=click.Path(path_type=Path), help="Unseen sequences of the same source (>= 20)."),
+        options.tokenizer(None, "Tokenizer folder or hub id [default: the model's]."),
+        options.device,
+        click.option("--max-tokens", type=click.IntRange(min=2), default=None, help="Cut every sequence to this many tokens."),
+        options.text_field,
+        options.id_field,
+    ]
+
+    @functools.wraps(command)
+    def with_inputs(**kwargs):
+        inputs = ModelInputs(**{name: kwargs.pop(name) for name in ModelInputs.__dataclass_fields__})
+        return command(inputs=inputs, **kwargs)
+
+    for decorator in reversed(decorators):
+        with_inputs = decorator(with_inputs)
+    return with_inputs
+
+
+g_score = click.option("--score", "g_score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g.")
+
+
+@click.command()
+@model_inputs
+@options.output("Folder to create for the per-sequence tables and the report.")
+@click.option("--n", type=click.IntRange(min=0), default=10, show_default=True, help="EL_n's n (0 skips EL).")
+@click.option("--k", type=click.IntRange(min=0), default=32, show_default=True, help="Prompt length of k-extractability (0 skips it).")
+@g_score
+@options.fixed_interval
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help="Match the k-prompt generations against this corpus index.")
+@click.option("--corpus-k", type=click.IntRange(min=1), default=32, show_default=True, help="Span length that counts as a corpus match.")
+@options.batch_size
+@options.overwrite
+def memorization(inputs: ModelInputs, out, n, k, g_score, fixed, index_dir, corpus_k, batch_size, overwrite):
+    """Per-sequence memorization of the forget and unseen sets, the interval, and c(D_f)."""
+    from memscan.model.memorization import MemorizationOptions, g_column, memorization_table
+    from memscan.scan.index import CorpusIndex
+    from memscan.scan.tokenizer import LoadedTokenizer
+
+    if g_score == "el" and not n:
+        raise UserError("--score el needs --n above 0")
+    io.check_new(out, overwrite)
+    loaded, forget, unseen = inputs.load(n)
+    index = None
+    if index_dir is not None:
+        index = CorpusIndex.open(index_dir)
+        index.check_tokenizer(LoadedTokenizer(loaded.name, loaded.tokenizer.backend_tokenizer).identity())
+    memorization_options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k)
+    with options.progress_bars() as progress:
+        tables = {name: memorization_table(loaded, *data, memorization_options, index, progress) for name, data in (("forget", forget), ("unseen", unseen))}
+    g_name = g_column(g_score, n)
+    interval = fit_interval(tables["unseen"].column(g_name).to_numpy(), tuple(fixed) if fixed else None)
+    quality = forgetting_quality(tables["forget"].column(g_name).to_numpy(), interval)
+    io.make_output_dir(out, overwrite)
+    for name, table in tables.items():
+        io.write_parquet(table, out / f"{name}.parquet")
+    summary = {"model": inputs.model, "g": g_name, "interval": interval.to_dict(), "forget": quality.to_dict()}
+    io.write_text(json.dumps(summary, indent=2), out / "summary.json")
+    click.echo(
+        f"g = {g_name}; interval [{interval.lo:.4f}, {interval.hi:.4f}] ({interval.source}), mu_u {interval.mu_u:.4f}\n"
+        f"c(D_f) = {quality.outside} of {quality.n} outside: {quality.above} above (still memorized), {quality.below} below (over-unlearned)\n"
+        f"mean g(D_f) {quality.mean:.4f} ± {quality.std:.4f}; average-based success (mean < mu_u): {quality.average_success}\n"
+        f"wrote {out}/forget.parquet, unseen.parquet, summary.json"
+    )
+
+
+@click.command()
+@model_inputs
+@options.output("Folder to create for the attack's scores, metrics and ROC plot.")
+@click.option("--neighbours", type=click.IntRange(min=0), default=4, show_default=True, help="Perturbed neighbours per sequence for calibrated MIAU (0 skips it).")
+@click.option("--reference-share", type=click.FloatRange(0.1, 0.9), default=0.5, show_default=True, help="Share of the unseen set the attacker holds as known non-members.")
+@options.seed
+@options.batch_size
+@options.overwrite
+def attack(inputs: ModelInputs, out, neighbours, reference_share, seed, batch_size, overwrite):
+    """MIAU against MODEL: which of forget + unseen were unlearned? ROC AUC, TPR at low FPR, ROC plot."""
+    from memscan.attack import AttackOptions, plot_roc, run_attack
+
+    io.check_new(out, overwrite)
+    loaded, forget, unseen = inputs.load(0)
+    attack_options = AttackOptions(reference_share=reference_share, neighbours=neighbours, seed=seed, batch_size=batch_size)
+    with options.progress_bars() as progress:
+        result = run_attack(loaded, forget, unseen, attack_options, progress)
+    io.make_output_dir(out, overwrite)
+    io.write_parquet(result.scores, out / "scores.parquet")
+    io.write_text(result.metrics.to_pandas().to_csv(index=False), out / "metrics.csv")
+    summary = {"model": inputs.model, "metrics": result.metrics.to_pylist(), "outlier_rule": result.outlier_rule, "reference_interval": result.interval.to_dict()}
+    io.write_text(json.dumps(summary, indent=2), out / "summary.json")
+    plot_roc(result.scores, result.metrics, out / "roc.png", f"MIAU against {inputs.model}")
+    click.echo(result.metrics.to_pandas().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    rule = result.outlier_rule
+    click.echo(f"outlier rule (g outside the reference interval): {rule['flagged']} flagged, precision {rule['precision']}, recall {rule['recall']}")
+    click.echo(f"wrote {out}/scores.parquet, metrics.csv, summary.json, roc.png")
+
+
+def _gamma(ctx, param, value: str) -> float | None:
+    try:
+        return None if value == "hi" else float(value)
+    except ValueError:
+        raise UserError(f"--gamma must be a number or 'hi', not {value!r}") from None
+
+
+@click.command()
+@model_inputs
+@options.output("Folder to create (or to resume an unfinished run in).")
+@click.option("--method", type=click.Choice(METHODS), required=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, show_default=True, help="Adam learning rate.")
+@click.option("--betas", type=float, nargs=2, default=(0.9, 0.98), show_default=True)
+@click.option("--max-epochs", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--gamma", default="0.7", show_default=True, callback=_gamma, help="SGA ascends on g >= gamma; 'hi' uses the interval's upper end.")
+@click.option("--lambda", "lam", type=float, default=3.0, show_default=True, help="TA: theta_0 - lambda (theta_ft - theta_0).")
+@click.option("--tau-switch", type=float, default=0.5, show_default=True, help="TAU: SGA until mean g falls below this, then TA.")
+@click.option("--tau-lambda", "tau_lam", type=float, default=1.0, show_default=True)
+@click.option("--score", "score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g.")
+@click.option("--n", type=click.IntRange(min=1), default=10, show_default=True, help="EL_n's n when EL is g or tracked.")
+@click.option("--track-el", is_flag=True, help="GA also waits for mean EL_n below its unseen mean.")
+@options.fixed_interval
+@click.option("--micro-batch", type=click.IntRange(min=1), default=8, show_default=True, help="Sequences per forward pass (gradients add up to one update).")
+@click.option("--max-ce", type=float, default=100.0, show_default=True, help="Stop when the mean token CE exceeds this (exploding).")
+@options.seed
+def unlearn(inputs: ModelInputs, out, fixed, **settings):
+    """Unlearn the forget set from MODEL with GA, SGA, TA or TAU; writes OUT/model, epochs.parquet, run.json."""
+    from memscan.unlearn import UnlearnConfig, run_unlearning
+
+    config = UnlearnConfig(**{**settings, "betas": tuple(settings["betas"])})
+    loaded, forget, unseen = inputs.load(config.n if config.uses_el else 0)
+    identity = {"model": str(inputs.model), "tokenizer": inputs.tokenizer, "max_tokens": inputs.max_tokens}
+    run = run_unlearning(loaded, forget, unseen[1], config, out, tuple(fixed) if fixed else None, identity, log=lambda m: click.echo(m, err=True))
+    final = run["final"]
+    click.echo(
+        f"{config.method}: {run['reason']} after {run['updates']} updates\n"
+        f"c(D_f) = {final['outside']} of {final['n']} outside: {final['above']} above, {final['below']} below; "
+        f"mean g {final['mean']:.4f} ± {final['std']:.4f} (mu_u {run['interval']['mu_u']:.4f})\n"
+        f"wrote {out}/model, epochs.parquet, run.json"
+    )

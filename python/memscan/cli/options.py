@@ -1,0 +1,70 @@
+"""What every command shares: one-line errors with exit code 2, the options that recur
+across commands (declared here once), and progress bars that close themselves."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from memscan.errors import IndexCorruptError, UserError
+
+
+class Memscan(click.Group):
+    """Turns every error a user can act on into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (UserError, IndexCorruptError, OSError) as e:
+            click.echo(f"memscan: error: {e}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("memscan: interrupted", err=True)
+            sys.exit(130)
+
+
+def output(help_text: str, default: Path | None = None, required: bool = True):
+    """-o/--output: the file or folder a command creates."""
+    return click.option(
+        "-o", "--output", "out", required=required and default is None, default=default, show_default=default is not None,
+        type=click.Path(path_type=Path), help=help_text,
+    )
+
+
+def tokenizer(default: str | None, help_text: str):
+    return click.option("--tokenizer", default=default, show_default=default is not None, help=help_text)
+
+
+threads = click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores).")
+overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+text_field = click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
+id_field = click.option("--id-field", default="id", show_default=True, help="Field holding each record's id.")
+seed = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
+batch_size = click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Sequences per forward pass.")
+device = click.option("--device", default=None, help="cuda, mps or cpu [default: the best available].")
+fixed_interval = click.option(
+    "--interval", "fixed", type=float, nargs=2, default=None, help="Fix the acceptable interval instead of the unseen 2.5%/97.5% quantiles."
+)
+
+
+@contextmanager
+def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], object]]]:
+    """A factory of progress bars, `open(name, total) -> update`; every bar it opened
+    is closed when the block ends."""
+    bars: list[tqdm] = []
+
+    def open_bar(name: str, total: int) -> Callable[[int], object]:
+        bar = tqdm(total=total, desc=name, unit=" seq", file=sys.stderr, leave=False)
+        bars.append(bar)
+        return bar.update
+
+    try:
+        yield open_bar
+    finally:
+        for bar in bars:
+            bar.close()

@@ -1,0 +1,80 @@
+"""`memscan score`: free generations against a corpus index, or aligned pairs against references."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from memscan import io
+from memscan.cli import options
+from memscan.errors import UserError
+from memscan.scan.index import CorpusIndex
+from memscan.scan.matches import scan_against_index, scan_pairs
+from memscan.scan.pipeline import records_of, tokenize
+from memscan.scan.summary import index_summary, pairs_summary
+from memscan.scan.tokenizer import DEFAULT_TOKENIZER, load_tokenizer
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Score free generations against this corpus index.")
+@click.option("--references", type=str, help="Score aligned pairs against these references (same id, or same order).")
+@options.output("Parquet file to write [default: INPUT stem + .scores.parquet].", required=False)
+@click.option("--jsonl", is_flag=True, help="Also write the table as JSONL beside the Parquet file.")
+@click.option("--k", type=click.IntRange(min=1), default=32, show_default=True, help="Span length that counts as a corpus match.")
+@click.option("--n", type=click.IntRange(min=0), default=10, show_default=True, help="n of the n-gram overlap for pairs (0: skip).")
+@options.tokenizer(None, "Tokenizer [default: the index's, else smollm2-135m].")
+@options.text_field
+@options.id_field
+@options.threads
+@options.overwrite
+def score(input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_field, id_field, threads, overwrite):
+    """Score the sequences in INPUT for verbatim and approximate memorization."""
+    if (index_dir is None) == (references is None):
+        raise UserError("give exactly one of --index DIR (free generations) or --references FILE (aligned pairs)")
+    out = out or Path(Path(input_path).name.split(".")[0] + ".scores.parquet")
+    io.check_new(out, overwrite)
+    if jsonl:
+        io.check_new(out.with_suffix(".jsonl"), overwrite)
+
+    if index_dir is not None:
+        idx = CorpusIndex.open(index_dir)
+        tok = load_tokenizer(tokenizer or (idx.tokenizer or {}).get("name") or DEFAULT_TOKENIZER)
+        idx.check_tokenizer(tok.identity())
+        ids, seqs = _read_sequences(input_path, tok, text_field, id_field)
+        click.echo(f"scanning {len(seqs)} sequences against {idx.n_tokens} indexed tokens…", err=True)
+        table = scan_against_index(idx, ids, seqs, k=k, threads=threads)
+        summary = index_summary(table, k)
+    else:
+        tok = load_tokenizer(tokenizer or DEFAULT_TOKENIZER)
+        ids, gens = _read_sequences(input_path, tok, text_field, id_field)
+        ref_ids, refs = _read_sequences(references, tok, text_field, id_field)
+        table = scan_pairs(ids, gens, _align(ids, ref_ids, refs), n=n, threads=threads)
+        summary = pairs_summary(table)
+
+    io.write_parquet(table, out)
+    if jsonl:
+        io.write_jsonl(table, out.with_suffix(".jsonl"))
+    click.echo(summary)
+    click.echo(f"\nwrote {out}" + (f" and {out.with_suffix('.jsonl')}" if jsonl else ""))
+
+
+def _read_sequences(path, tok, text_field, id_field):
+    records = list(records_of([path], text_field, id_field))
+    if not records:
+        raise UserError(f"{path}: holds no sequences")
+    pairs = list(tokenize(tqdm(records, desc="tokenizing", unit=" seq", file=sys.stderr, leave=False), tok))
+    return [r.id for r, _ in pairs], [t for _, t in pairs]
+
+
+def _align(ids, ref_ids, refs):
+    """References in the order of `ids`: by id when every id has one, else by position."""
+    by_id = dict(zip(ref_ids, refs))
+    if len(by_id) == len(ref_ids) and all(i in by_id for i in ids):
+        return [by_id[i] for i in ids]
+    if len(ref_ids) != len(ids):
+        raise UserError(f"{len(ids)} generations but {len(ref_ids)} references, and their ids do not match")
+    return refs

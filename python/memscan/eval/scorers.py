@@ -1,0 +1,160 @@
+"""Scoring a model on each shape of task item.
+
+- Multiple choice: every choice is scored by the total log-likelihood of its tokens
+  given its context; `acc` picks the largest total, `acc_norm` the largest total per
+  character of the choice (lm-evaluation-harness's length normalisation).
+- Completion (LAMBADA): right when greedy decoding gives every token of the target,
+  i.e. teacher-forced argmax hits every target token.
+- Answers (CoQA): unigram F1 (SQuAD normalisation) of a short greedy answer, cut at the
+  first line break, against the best-matching reference.
+- Text: perplexity, exp of the mean negative log-likelihood per scored token.
+
+Each scorer returns (one row per item, metric rows with their 95% intervals).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from memscan.eval.statistics import bootstrap_interval, wilson_interval
+from memscan.eval.tasks import AnswerItem, ChoiceItem, CompletionItem, TextItem
+from memscan.model.forward import perplexity_of, teacher_forced, token_nll
+from memscan.model.generation import greedy
+from memscan.model.loading import LoadedModel
+
+PRIMARY_METRIC = {ChoiceItem: "acc", CompletionItem: "acc", AnswerItem: "f1", TextItem: "perplexity"}
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    limit: int | None = None  # items per task, drawn with `seed`; None = all
+    seed: int = 0
+    batch_size: int = 8
+    generation_batch_size: int = 32
+    max_answer_tokens: int = 24
+    progress: bool = True
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def unigram_f1(prediction: str, reference: str) -> float:
+    predicted, wanted = normalize_answer(prediction).split(), normalize_answer(reference).split()
+    if not predicted or not wanted:
+        return float(predicted == wanted)
+    common = sum((Counter(predicted) & Counter(wanted)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(wanted)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _max_length(loaded: LoadedModel) -> int:
+    return int(getattr(loaded.model.config, "max_position_embeddings", 2048)) - len(loaded.context)
+
+
+def encode_pairs(loaded: LoadedModel, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], int]]:
+    """(context + continuation tokens, number of continuation tokens) per pair.
+
+    As lm-evaluation-harness does: spaces that end the context move to the continuation,
+    the pair is tokenized whole and the continuation is what follows the context's own
+    tokens (falling back to tokenizing it alone where the two disagree). An empty
+    context becomes the start token; long contexts lose tokens on the left."""
+    moved = []
+    for context, continuation in pairs:
+        spaces = len(context) - len(context.rstrip(" "))
+        moved.append((context[: len(context) - spaces], context[len(context) - spaces :] + continuation))
+    contexts = loaded.encode([c for c, _ in moved])
+    wholes = loaded.encode([c + x for c, x in moved])
+    alone = loaded.encode([x for _, x in moved])
+    limit = _max_length(loaded)
+    encoded = []
+    for context, whole, continuation in zip(contexts, wholes, alone):
+        if context and whole[: len(context)] == context and len(whole) > len(context):
+            continuation = whole[len(context) :]
+        context = context or [loaded.start_token]
+        encoded.append(((context + continuation)[-limit:], len(continuation)))
+    return encoded
+
+
+def _continuation_stats(loaded, pairs, options: EvalOptions, bar):
+    encoded = encode_pairs(loaded, pairs)
+    stats = teacher_forced(loaded, [ids for ids, _ in encoded], options.batch_size, progress=bar.update)
+    return [(s.logprobs[-m:], s.hits[-m:]) for s, (_, m) in zip(stats, encoded)]
+
+
+def _score_choices(loaded, items: list[ChoiceItem], options: EvalOptions, bar) -> tuple[list[dict], list[dict]]:
+    pairs = [(ctx, choice) for item in items for ctx, choice in zip(item.contexts, item.choices)]
+    scored = iter(_continuation_stats(loaded, pairs, options, bar))
+    rows = []
+    for item in items:
+        totals = np.array([next(scored)[0].sum() for _ in item.choices])
+        per_char = totals / np.array([max(len(c), 1) for c in item.choices])
+        rows.append({
+            "id": item.id,
+            "correct": bool(np.argmax(totals) == item.answer),
+            "correct_norm": bool(np.argmax(per_char) == item.answer),
+            "answer_nll": float(-totals[item.answer]),
+        })
+    return rows, [_accuracy("acc", [r["correct"] for r in rows]), _accuracy("acc_norm", [r["correct_norm"] for r in rows])]
+
+
+def _score_completions(loaded, items: list[CompletionItem], options: EvalOptions, bar):
+    scored = _continuation_stats(loaded, [(i.context, i.target) for i in items], options, bar)
+    rows = [{"id": item.id, "correct": bool(hits.all()), "answer_nll": float(-logprobs.sum())} for item, (logprobs, hits) in zip(items, scored)]
+    return rows, [_accuracy("acc", [r["correct"] for r in rows])]
+
+
+def _score_answers(loaded, items: list[AnswerItem], options: EvalOptions, bar):
+    limit = _max_length(loaded) - options.max_answer_tokens
+    prompts = [ids[-limit:] or [loaded.start_token] for ids in loaded.encode([i.context.rstrip(" ") for i in items])]
+    generated = greedy(loaded, prompts, [options.max_answer_tokens] * len(items), options.generation_batch_size, progress=bar.update)
+    answers = [loaded.tokenizer.decode(g.tolist(), skip_special_tokens=True).strip().split("\n")[0].strip() for g in generated]
+    rows = [{"id": item.id, "prediction": a, "f1": max(unigram_f1(a, ref) for ref in item.answers)} for item, a in zip(items, answers)]
+    f1 = np.array([r["f1"] for r in rows])
+    return rows, [_metric("f1", float(f1.mean()), bootstrap_interval(np.mean, [f1], options.seed), len(rows))]
+
+
+def _score_texts(loaded, items: list[TextItem], options: EvalOptions, bar):
+    window = _max_length(loaded)
+    pieces, owners = [], []
+    for n, ids in enumerate(loaded.encode([i.text for i in items])):
+        for start in range(0, len(ids), window):
+            if len(ids[start : start + window]) >= 2:
+                pieces.append(ids[start : start + window])
+                owners.append(n)
+    bar.reset(total=len(pieces))  # long texts are scored in several windows
+    piece_nll, piece_count = token_nll(loaded, pieces, options.batch_size, progress=bar.update)
+    nll, count = np.zeros(len(items)), np.zeros(len(items))
+    np.add.at(nll, owners, piece_nll)
+    np.add.at(count, owners, piece_count)
+    rows = [{"id": item.id, "nll": float(nll[n]), "tokens": int(count[n])} for n, item in enumerate(items)]
+    interval = bootstrap_interval(perplexity_of, [nll, count], options.seed)
+    return rows, [_metric("perplexity", perplexity_of(nll, count), interval, len(rows))]
+
+
+def _accuracy(name: str, correct: list[bool]) -> dict:
+    k, n = int(sum(correct)), len(correct)
+    return _metric(name, k / n if n else float("nan"), wilson_interval(k, n), n)
+
+
+def _metric(name: str, value: float, interval: tuple[float, float], n: int) -> dict:
+    return {"metric": name, "value": value, "ci_low": interval[0], "ci_high": interval[1], "items": n}
+
+
+SCORERS = {ChoiceItem: _score_choices, CompletionItem: _score_completions, AnswerItem: _score_answers, TextItem: _score_texts}
+
+
+def work(items: list) -> int:
+    """Rows the progress bar counts: one per choice, per item otherwise."""
+    return sum(len(i.choices) if isinstance(i, ChoiceItem) else 1 for i in items)

@@ -1,0 +1,61 @@
+"""Evaluating one model of an experiment: the forget set's per-sequence scores, c(D_f),
+the attacks, and perplexity on held-out passages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from memscan.attack import AttackOptions, AttackResult, run_attack
+from memscan.experiment.sets import PassageSets
+from memscan.model.forward import perplexity
+from memscan.model.interval import Interval, fit_interval, forgetting_quality
+from memscan.model.loading import LoadedModel
+from memscan.model.memorization import MemorizationOptions, memorization_table
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    k: int = 32  # prompt length of the extraction test
+    neighbours: int = 2  # MIAU's neighbour calibration
+    seed: int = 0
+
+
+@dataclass
+class ModelEvaluation:
+    row: dict  # one row of a comparison table (c(D_f), mean / std of g, AUCs, perplexity)
+    forget_scores: pa.Table  # the forget set's memorization table
+    attack: AttackResult
+
+
+def evaluate_model(loaded: LoadedModel, sets: PassageSets, interval: Interval, settings: EvaluationSettings, name: str) -> ModelEvaluation:
+    table = memorization_table(loaded, *sets.forget, MemorizationOptions(n=0, k=settings.k))
+    quality = forgetting_quality(table.column("ma").to_numpy(), interval)
+    attack = run_attack(loaded, sets.forget, sets.unseen, AttackOptions(neighbours=settings.neighbours, seed=settings.seed))
+    auc = {r["attack"]: r for r in attack.metrics.to_pylist()}
+    row = {
+        "method": name,
+        "above": quality.above,
+        "below": quality.below,
+        "outside": quality.outside,
+        "mean_g": quality.mean,
+        "std_g": quality.std,
+        "gap_to_mu_u": quality.gap_to_mu_u,
+        "average_success": quality.average_success,
+        f"extractable_{settings.k}": int(np.sum(table.column(f"extractable_{settings.k}").to_numpy(zero_copy_only=False))),
+        "miau_auc": auc["miau"]["auc"],
+        "miau_tpr_at_1pct_fpr": auc["miau"]["tpr_at_1pct_fpr"],
+        "miau_tpr_at_10pct_fpr": auc["miau"]["tpr_at_10pct_fpr"],
+        "miau_neighbour_auc": auc.get("miau_neighbour", {}).get("auc"),
+        "loss_attack_auc": auc["loss"]["auc"],
+        "min_k_pp_auc": auc["min_k_pp"]["auc"],
+        "heldout_perplexity": perplexity(loaded, sets.heldout[1]),
+    }
+    return ModelEvaluation(row, table, attack)
+
+
+def unseen_interval(loaded: LoadedModel, sets: PassageSets) -> Interval:
+    """The acceptable interval of MA from the unseen passages."""
+    return fit_interval(memorization_table(loaded, *sets.unseen, MemorizationOptions(n=0, k=0)).column("ma").to_numpy())

@@ -1,0 +1,129 @@
+"""A sweep's configuration: the grid (models x forget-set sizes x seeds x methods) and the
+settings every cell shares, read from TOML and checked before any model time is spent."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memscan.errors import UserError
+from memscan.model.interval import MIN_UNSEEN
+from memscan.eval.tasks import PAPER_SUITE
+from memscan.unlearn import METHODS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+NONE = "none"  # the implanted model, not unlearned: every group's baseline
+GRID_KEYS = ("models", "forget_sizes", "seeds", "methods")
+# The implant's AdamW rate per built-in model: one rate does not fit both (the measurement
+# is in docs/results/README.md, "Choosing the implant rate").
+BUILTIN_IMPLANT_LR = {"smollm2-135m": 1e-4, "gemma3-270m": 1e-5}
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    models: tuple[str, ...] = ("smollm2-135m", "gemma3-270m")
+    forget_sizes: tuple[int, ...] = (8, 32, 128)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = (NONE, *METHODS)
+    tokens: int = 64  # per sequence, as in the default run
+    unseen_size: int = 32
+    heldout_size: int = 16
+    implant_lr: float | dict[str, float] = field(default_factory=lambda: dict(BUILTIN_IMPLANT_LR))  # one rate, or one per model
+    max_epochs: int = 10
+    k: int = 32  # prompt length of the extraction test
+    neighbours: int = 2  # MIAU's neighbour calibration
+    tasks: tuple[str, ...] = PAPER_SUITE
+    task_limit: int | None = 200  # items per task (seeded subsample); None = all
+    device: str | None = None
+
+    def shared(self) -> dict:
+        """The settings every cell depends on: a sweep folder resumes only under the same ones."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in GRID_KEYS and k != "device"}
+
+    def implant_lr_for(self, model: str) -> float:
+        return self.implant_lr[model] if isinstance(self.implant_lr, dict) else self.implant_lr
+
+    def cells(self) -> list[tuple[str, int, int, str]]:
+        return [(m, f, s, method) for m in self.models for f in self.forget_sizes for s in self.seeds for method in self.methods]
+
+
+def read_config(path: Path) -> SweepConfig:
+    if not path.exists():
+        raise UserError(f"{path}: no such file or directory")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid TOML ({e})") from None
+    return config_from_dict(raw, str(path))
+
+
+def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
+    fields = {f.name: f for f in dataclasses.fields(SweepConfig)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(fields)})")
+    values = {}
+    for key, value in raw.items():
+        default = fields[key].default
+        if key == "implant_lr":
+            value = _implant_rates(value, where)
+        elif isinstance(default, tuple):
+            if not isinstance(value, list) or not value:
+                raise UserError(f"{where}: {key!r} must be a non-empty list")
+            if len(set(value)) != len(value):
+                raise UserError(f"{where}: {key!r} lists a value twice")
+            kind = type(default[0])
+            if not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+                raise UserError(f"{where}: {key!r} must list {kind.__name__}s")
+            value = tuple(value)
+        elif key == "task_limit" and value == 0:
+            value = None  # TOML has no null: 0 means every item
+        elif key == "device":
+            if not isinstance(value, str):
+                raise UserError(f"{where}: 'device' must be a string")
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or (isinstance(default, int) and not isinstance(value, int)):
+            raise UserError(f"{where}: {key!r} must be a {type(default).__name__}")
+        values[key] = value
+    config = SweepConfig(**values)
+    check_cells(config, where)
+    return config
+
+
+def _implant_rates(value, where: str) -> float | dict[str, float]:
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if number(value):
+        return float(value)
+    if isinstance(value, dict) and value and all(number(v) for v in value.values()):
+        return {model: float(rate) for model, rate in value.items()}
+    raise UserError(f"{where}: 'implant_lr' must be a number or a table of numbers by model")
+
+
+def check_cells(config: SweepConfig, where: str) -> None:
+    """Reject a grid with a cell that cannot run, naming the cell."""
+    for method in config.methods:
+        if method not in (NONE, *METHODS):
+            raise UserError(f"{where}: unknown method {method!r} (known: {NONE}, {', '.join(METHODS)})")
+    for size in config.forget_sizes:
+        if size < 1:
+            raise UserError(f"{where}: forget-set size {size} is impossible (at least 1)")
+    if config.unseen_size < MIN_UNSEEN:
+        raise UserError(f"{where}: unseen_size {config.unseen_size} is below the {MIN_UNSEEN} the interval needs")
+    for key in ("tokens", "heldout_size", "max_epochs"):
+        if getattr(config, key) < 1:
+            raise UserError(f"{where}: {key} must be at least 1")
+    if config.k >= config.tokens:
+        raise UserError(f"{where}: k = {config.k} leaves nothing to extract from sequences of {config.tokens} tokens")
+    rates = config.implant_lr if isinstance(config.implant_lr, dict) else dict.fromkeys(config.models, config.implant_lr)
+    for model in config.models:
+        if model not in rates:
+            raise UserError(f"{where}: implant_lr gives no rate for model {model!r} (set implant_lr, one number or a table by model)")
+    if config.neighbours < 0 or min(rates.values()) <= 0 or (config.task_limit is not None and config.task_limit < 1):
+        raise UserError(f"{where}: neighbours >= 0, implant_lr > 0 and task_limit >= 1 (or 0 for all) are required")

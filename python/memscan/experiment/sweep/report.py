@@ -1,0 +1,198 @@
+"""The sweep's results: one table of cells, summaries over seeds with 95% intervals, the
+best method of each (model, forget-set size) group, plots, and a Markdown report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from memscan import io
+from memscan.tables import format_table
+from memscan.experiment.sweep.config import NONE, SweepConfig
+from memscan.experiment.sweep.run import cell_path
+
+# Summarised per (model, forget size, method): lower is better for the first, higher for utility.
+SUMMARY_COLUMNS = ("outside_share", "above", "below", "mean_g", "miau_auc", "miau_tpr_at_1pct_fpr", "utility_mean", "heldout_perplexity", "cell_seconds")
+
+
+def collect(config: SweepConfig, out: Path) -> tuple[pa.Table, list[dict]]:
+    """(results table, per-cell records) of every finished cell of the config's grid."""
+    records = []
+    for cell in config.cells():
+        path = cell_path(out, *cell)
+        if path.exists():
+            records.append(json.loads(path.read_text()))
+    return pa.Table.from_pylist([r["cell"] for r in records]), records
+
+
+def mean_interval(values, bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float, float]:
+    """Mean and Student-t 95% interval over seeds (nan bounds with one seed), clipped to
+    the values the quantity can take."""
+    from scipy.stats import t
+
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+    if values.size == 0:
+        return (float("nan"),) * 3
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(t.ppf(0.975, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
+    return mean, max(mean - half, bounds[0]), min(mean + half, bounds[1])
+
+
+def summarise(results: pa.Table) -> list[dict]:
+    rows = results.to_pylist()
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["forget_size"], r["method"]), []).append(r)
+    summary = []
+    for (model, size, method), cells in groups.items():
+        entry = {"model": model, "parameters": cells[0]["parameters"], "forget_size": size, "method": method, "seeds": len(cells)}
+        for column in SUMMARY_COLUMNS + tuple(k for k in cells[0] if k.endswith(("_acc", "_f1", "_perplexity")) and k != "heldout_perplexity"):
+            entry[column], entry[f"{column}_low"], entry[f"{column}_high"] = seed_summary(column, [c.get(column) for c in cells])
+        summary.append(entry)
+    return summary
+
+
+def seed_summary(column: str, values) -> tuple[float, float, float]:
+    """(centre, low, high) of one quantity over seeds. Perplexity spans orders of magnitude
+    from seed to seed (58 to 3 000 after unlearning), so it is summarised on the log scale:
+    the geometric mean and the exponentiated interval of log perplexity, which stays above 1
+    without clipping."""
+    if column.endswith("perplexity"):
+        logs = [np.log(v) for v in values if v is not None and np.isfinite(v) and v > 0]
+        return tuple(float(np.exp(x)) for x in mean_interval(logs, (0.0, np.inf)))
+    return mean_interval(values, _range(column))
+
+
+def _range(column: str) -> tuple[float, float]:
+    if column in ("above", "below", "cell_seconds"):
+        return (0.0, np.inf)
+    return (0.0, 1.0)  # shares, AUCs, rates, accuracies, F1
+
+
+def best_methods(summary: list[dict]) -> list[dict]:
+    """Per (model, forget size): the unlearning method leaving the smallest share of the
+    forget set outside the interval (c(D_f) / |D_f|), ties broken by utility; and whether
+    its interval over seeds lies below the runner-up's and below which methods' it lies."""
+    best = []
+    for key in sorted({(s["model"], s["forget_size"]) for s in summary}, key=lambda k: (k[0], k[1])):
+        ranked = sorted((s for s in summary if (s["model"], s["forget_size"]) == key and s["method"] != NONE),
+                        key=lambda s: (s["outside_share"], -s["utility_mean"]))
+        if not ranked:
+            continue
+        top, runner = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+        beaten = [s["method"] for s in ranked[1:] if top["outside_share_high"] < s["outside_share_low"]]
+        separated = runner is not None and runner["method"] in beaten
+        best.append({"model": key[0], "parameters": top["parameters"], "forget_size": key[1], "best": top["method"],
+                     "outside_share": top["outside_share"], "low": top["outside_share_low"], "high": top["outside_share_high"],
+                     "runner_up": runner["method"] if runner else None, "separated": separated, "beaten": beaten})
+    return best
+
+
+def commit_of_code() -> str:
+    def git(*args) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+
+    try:
+        return git("rev-parse", "HEAD") + (" (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not run from a git checkout)"
+
+
+def write_report(config: SweepConfig, out: Path, commit: str) -> None:
+    """`commit` is the code's, read before the sweep wrote anything: a sweep folder inside the
+    checkout would otherwise mark its own report as written with uncommitted changes."""
+    from memscan.experiment.sweep.plots import plot_distributions, plot_privacy_utility
+
+    results, records = collect(config, out)
+    if results.num_rows == 0:
+        return
+    io.write_parquet(results, out / "results.parquet")
+    io.write_text(results.to_pandas().to_csv(index=False), out / "results.csv")
+    summary = summarise(results)
+    io.write_text(pa.Table.from_pylist(summary).to_pandas().to_csv(index=False), out / "summary.csv")
+    plot_privacy_utility(summary, "model", out / "privacy_utility_by_model.png")
+    plot_privacy_utility(summary, "forget_size", out / "privacy_utility_by_forget_size.png")
+    plot_distributions(records, out / "per_sequence.png")
+    io.write_text(report_markdown(config, results, records, summary, best_methods(summary), len(config.cells()), commit), out / "report.md")
+
+
+def _ci(s: dict, column: str, fmt: str = "{:.2f}") -> str:
+    value, low, high = s[column], s[f"{column}_low"], s[f"{column}_high"]
+    if not np.isfinite(value):
+        return "-"
+    if not np.isfinite(low):
+        return fmt.format(value)
+    return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
+
+
+def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict], summary: list[dict], best: list[dict], cells_total: int, commit: str) -> str:
+
+    ran_on = sorted({r.get("code_commit", "not recorded") for r in records})
+    lines = [
+        "# memscan sweep",
+        "",
+        f"Cells finished: {results.num_rows} of {cells_total}. Cells ran on commit {', '.join(f'`{c}`' for c in ran_on)}; "
+        f"this report was written on `{commit}`.",
+        "",
+        f"Grid: models {', '.join(config.models)}; forget-set sizes {', '.join(map(str, config.forget_sizes))}; "
+        f"seeds {', '.join(map(str, config.seeds))}; methods {', '.join(config.methods)}.",
+        f"Each group implants {config.tokens}-token KJV passages (repeats 1/2/4/8) into the pretrained model (AdamW, lr "
+        f"{', '.join(f'{m} {config.implant_lr_for(m):g}' for m in config.models)}), learns the "
+        f"interval from {config.unseen_size} unseen passages, and runs each method from the implanted model for at most "
+        f"{config.max_epochs} epochs with the authors' defaults (docs/definitions.md). Utility: {', '.join(config.tasks)} "
+        f"({'all items' if config.task_limit is None else f'{config.task_limit} items per task, seeded'}).",
+        "",
+        "Figures are means over seeds with Student-t 95% intervals; perplexities are geometric means with the "
+        "interval taken on log perplexity. c(D_f) share = sequences outside the interval / forget-set size "
+        "(lower is better); utility = mean of the tasks' accuracies/F1 (higher is better).",
+        "",
+        "## Best method per model and forget-set size",
+        "",
+        "Best = the unlearning method with the smallest mean c(D_f) share, ties broken by utility. "
+        "\"separated\" = its interval lies below the runner-up's; \"clearly ahead of\" = the methods whose intervals it lies below.",
+        "",
+        format_table(
+            ["model", "parameters", "forget size", "best", "c(D_f) share [95% CI]", "runner-up", "separated", "clearly ahead of"],
+            [[b["model"], f"{b['parameters'] / 1e6:.0f} M", b["forget_size"], b["best"], _ci(b | {"outside_share_low": b["low"], "outside_share_high": b["high"]}, "outside_share"),
+              b["runner_up"] or "-", "yes" if b["separated"] else "no", ", ".join(b["beaten"]) or "-"] for b in best],
+            markdown=True,
+        ),
+        "",
+    ]
+    for model, size in sorted({(s["model"], s["forget_size"]) for s in summary}):
+        group = sorted((s for s in summary if (s["model"], s["forget_size"]) == (model, size)), key=lambda s: config.methods.index(s["method"]) if s["method"] in config.methods else 99)
+        lines += [
+            f"## {model}, forget set of {size}",
+            "",
+            format_table(
+                ["method", "seeds", "c(D_f) share", "above", "below", "mean g", "MIAU AUC", "TPR@1%FPR", "utility", "KJV held-out ppl", "cell s"],
+                [[s["method"], s["seeds"], _ci(s, "outside_share"), f"{s['above']:.1f}", f"{s['below']:.1f}", f"{s['mean_g']:.3f}",
+                  _ci(s, "miau_auc"), f"{s['miau_tpr_at_1pct_fpr']:.2f}", _ci(s, "utility_mean", "{:.3f}"), _ci(s, "heldout_perplexity", "{:.0f}"),
+                  f"{s['cell_seconds']:.0f}"] for s in group],
+                markdown=True,
+            ),
+            "",
+        ]
+        task_columns = [k for k in group[0] if k.endswith(("_acc", "_f1", "_perplexity")) and k != "heldout_perplexity"]
+        if task_columns:
+            lines += [
+                "Utility per task (over seeds [95% CI]):",
+                "",
+                format_table(["method", *task_columns], [[s["method"], *(_ci(s, c, "{:.3f}" if not c.endswith("_perplexity") else "{:.1f}") for c in task_columns)] for s in group], markdown=True),
+                "",
+            ]
+    lines += [
+        "## Plots",
+        "",
+        "- `privacy_utility_by_model.png`: c(D_f) share against utility, one panel per model.",
+        "- `privacy_utility_by_forget_size.png`: the same, one panel per forget-set size.",
+        "- `per_sequence.png`: per-sequence g (MA) of the forget set after each method, with the interval.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""Running a sweep: every cell once, each written as soon as it is done, so a stopped
+sweep resumes at the first missing cell.
+
+A group (model, forget-set size, seed) builds its forget, unseen and held-out sets as
+the default run does (KJV passages, seeded), implants the forget set into the
+pretrained weights, learns the interval from the unseen set, and then evaluates the
+implanted model (method "none") and each unlearning method started from it. A cell is
+one (group, method): its forgetting quality, MIAU, utility and timings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from memscan import io
+from memscan.errors import UserError
+from memscan.eval import EvalOptions, Task, UtilityResult, evaluate_tasks, resolve_tasks
+from memscan.experiment.evaluate import EvaluationSettings, ModelEvaluation, evaluate_model
+from memscan.experiment.implant import ImplantedPassages, implant_passages
+from memscan.experiment.sets import PassageSizes
+from memscan.experiment.sweep.config import NONE, SweepConfig
+from memscan.model.loading import LoadedModel, load_model
+from memscan.model.weights import cpu_copy, load_weights
+from memscan.unlearn import Targets, UnlearnConfig, Unlearning, UnlearnState
+
+SETTINGS_FILE = "sweep.json"
+
+
+def cell_path(out: Path, model: str, size: int, seed: int, method: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_")
+    return out / "cells" / slug / f"forget{size}" / f"seed{seed}" / f"{method}.json"
+
+
+def open_sweep(config: SweepConfig, out: Path) -> None:
+    """Create the sweep folder, or accept it for resuming when its shared settings match
+    (or when no cell has finished yet, e.g. after a config that could not run)."""
+    settings_path = out / SETTINGS_FILE
+    if out.exists() and not settings_path.exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and holds no sweep; name a new folder")
+    if settings_path.exists():
+        before = json.loads(settings_path.read_text())
+        changed = [k for k in config.shared() if json.dumps(before.get(k)) != json.dumps(config.shared()[k])]
+        finished = any((out / "cells").rglob("*.json"))
+        if changed and finished:
+            raise UserError(f"{out} holds a sweep with other settings ({changed[0]}: {before.get(changed[0])} here, {config.shared()[changed[0]]} now); name a new folder")
+        if not changed:
+            return  # resume
+        # no cell finished under the old settings: nothing is lost by taking the new ones
+    if not out.parent.exists():
+        raise UserError(f"{out.parent}: no such directory")
+    out.mkdir(exist_ok=True)
+    io.write_text(json.dumps(config.shared(), indent=2), settings_path)
+
+
+@dataclass(frozen=True)
+class Group:
+    """The cells that share one implanted model: (model, forget-set size, seed)."""
+
+    model: str
+    forget_size: int
+    seed: int
+
+
+@dataclass
+class CellResult:
+    """One (group, method) cell: what was measured, ready to be written as its JSON record."""
+
+    group: Group
+    method: str
+    parameters: int
+    evaluation: ModelEvaluation
+    utility: UtilityResult
+    state: UnlearnState | None  # None for the implanted model itself
+    unlearn_seconds: float
+    cell_seconds: float
+
+    def cell(self) -> dict:
+        """The cell's row of results.parquet."""
+        row, state, primary = self.evaluation.row, self.state, self.utility.primary()
+        return {
+            "model": self.group.model, "parameters": self.parameters, "forget_size": self.group.forget_size, "seed": self.group.seed,
+            **row, "outside_share": row["outside"] / self.group.forget_size,
+            **primary,
+            "utility_mean": float(np.mean([v for k, v in primary.items() if not k.endswith("_perplexity")] or [np.nan])),
+            "updates": 0 if state is None else sum(r.train_ce is not None for r in state.records),
+            "stopped": "-" if state is None else state.reason,
+            "unlearn_seconds": self.unlearn_seconds, "cell_seconds": self.cell_seconds,
+        }
+
+    def record(self, implanted: ImplantedPassages, commit: str) -> dict:
+        return {
+            "cell": self.cell(), "code_commit": commit, "interval": implanted.interval.to_dict(), "repeats": implanted.repeats,
+            "forget_g": self.evaluation.forget_scores.column("ma").to_pylist(), "utility": self.utility.metrics.to_pylist(),
+        }
+
+
+def run_sweep(config: SweepConfig, out: Path) -> None:
+    from memscan.experiment.sweep.report import commit_of_code, write_report
+
+    tasks, harness = resolve_tasks(list(config.tasks))
+    commit = commit_of_code()  # before the sweep writes into a folder that may lie in the checkout
+    open_sweep(config, out)
+    cells = config.cells()
+    todo = [c for c in cells if not cell_path(out, *c).exists()]
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        click.echo(f"[{time.perf_counter() - started:7.1f} s] {message}", err=True)
+
+    say(f"{len(cells)} cells, {len(cells) - len(todo)} already done")
+    with tqdm(total=len(cells), initial=len(cells) - len(todo), desc="sweep", unit=" cell", file=sys.stderr) as bar:
+        for model in config.models:
+            groups = sorted({(f, s) for m, f, s, _ in todo if m == model})
+            if not groups:
+                continue
+            loaded = load_model(model, config.device or ("cpu" if not torch.cuda.is_available() else None))
+            pretrained = cpu_copy(loaded.model)
+            for size, seed in groups:
+                load_weights(loaded.model, pretrained)
+                group = Group(model, size, seed)
+                methods = [method for m, f, s, method in todo if (m, f, s) == (model, size, seed)]
+                implanted = implant_passages(loaded, _sizes(config, size), seed, config.implant_lr_for(model))
+                interval = implanted.interval
+                say(f"{model}, forget {size}, seed {seed}: implanted; interval [{interval.lo:.3f}, {interval.hi:.3f}]")
+                implanted_weights = cpu_copy(loaded.model)
+                for method in methods:
+                    load_weights(loaded.model, implanted_weights)
+                    result = _run_cell(loaded, group, method, implanted, config, (tasks, harness))
+                    path = cell_path(out, model, size, seed, method)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    io.write_text(json.dumps(result.record(implanted, commit), indent=1), path)
+                    row, cell = result.evaluation.row, result.cell()
+                    say(f"  {method}: {row['above']} above / {row['below']} below, MIAU AUC {row['miau_auc']:.2f}, utility {cell['utility_mean']:.3f}, {cell['cell_seconds']:.0f} s")
+                    bar.update(1)
+    write_report(config, out, commit)
+    say(f"wrote {out}/results.parquet, results.csv, report.md and plots")
+
+
+def _sizes(config: SweepConfig, forget_size: int) -> PassageSizes:
+    return PassageSizes(config.tokens, forget_size, config.unseen_size, config.heldout_size)
+
+
+def _run_cell(
+    loaded: LoadedModel, group: Group, method: str, implanted: ImplantedPassages, config: SweepConfig, tasks: tuple[list[Task], list[str]]
+) -> CellResult:
+    """Unlearn with `method` from the implanted weights (none: keep them), then evaluate."""
+    t0 = time.perf_counter()
+    state = None
+    if method != NONE:
+        unlearn_config = UnlearnConfig(method, max_epochs=config.max_epochs, seed=group.seed)
+        state = Unlearning(loaded, implanted.sets.forget[1], Targets(implanted.interval), unlearn_config).run()
+    unlearn_seconds = time.perf_counter() - t0
+    settings = EvaluationSettings(config.k, config.neighbours, group.seed)
+    evaluation = evaluate_model(loaded, implanted.sets, implanted.interval, settings, method)
+    utility = evaluate_tasks(loaded, tasks[0], EvalOptions(limit=config.task_limit, seed=group.seed, progress=False), tasks[1])
+    parameters = sum(p.numel() for p in loaded.model.parameters())
+    return CellResult(group, method, parameters, evaluation, utility, state, unlearn_seconds, time.perf_counter() - t0)

@@ -1,0 +1,117 @@
+"""Teacher-forced passes: everything one forward pass over a batch of sequences tells.
+
+Per sequence x_1..x_T (with the model's BOS context in front where it has one, never
+scored), for the positions t = 2..T: whether argmax p(. | x_<t) is x_t (memorization
+accuracy), log p(x_t | x_<t) (loss, zlib, Min-K%), and Min-K%++'s normalised score
+(log p(x_t) - mu_t) / sigma_t with mu_t, sigma_t the mean and standard deviation of
+log p(z | x_<t) under z ~ p(. | x_<t). Padding never counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from memscan.model.loading import LoadedModel
+
+
+@dataclass
+class TokenStats:
+    """One sequence's per-position results for targets x_2..x_T (T - 1 entries)."""
+
+    hits: np.ndarray  # bool
+    logprobs: np.ndarray  # float64
+    minkpp: np.ndarray  # float64
+
+    @property
+    def memorization_accuracy(self) -> float:
+        return float(self.hits.mean()) if self.hits.size else 0.0
+
+    @property
+    def loss(self) -> float:
+        """Mean negative log-likelihood per scored token."""
+        return float(-self.logprobs.mean()) if self.logprobs.size else 0.0
+
+    def extraction_strength(self) -> float:
+        """1 - k*/T, k* the shortest prefix from which teacher-forced argmax gives every
+        remaining token: one past the last position the model gets wrong (k* = 1 when
+        it gets all of t = 2..T right, since x_1 is never predicted)."""
+        length = self.hits.size + 1
+        misses = np.flatnonzero(~self.hits)
+        k_star = int(misses[-1]) + 2 if misses.size else 1
+        return 1.0 - k_star / length
+
+
+def batches_by_length(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, so padding stays small."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def padded(rows: list[list[int]], pad: int, device, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask) of rows padded to one width: on the right for scoring, on
+    the left for generation (so every prompt ends where the new tokens begin)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, row in enumerate(rows):
+        where = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[j, where] = torch.as_tensor(row, dtype=torch.long)
+        mask[j, where] = 1
+    return ids.to(device), mask.to(device)
+
+
+def pad_id(loaded: LoadedModel) -> int:
+    tok = loaded.tokenizer
+    return next(t for t in (tok.pad_token_id, tok.eos_token_id, 0) if t is not None)
+
+
+@torch.no_grad()
+def teacher_forced(loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8, progress=None) -> list[TokenStats]:
+    """TokenStats of every sequence, one forward pass per batch."""
+    context = loaded.context
+    stats: list[TokenStats | None] = [None] * len(sequences)
+    for batch in batches_by_length([len(s) for s in sequences], batch_size):
+        rows = [context + [int(t) for t in sequences[i]] for i in batch]
+        ids, mask = padded(rows, pad_id(loaded), loaded.device)
+        logits = loaded.model(input_ids=ids, attention_mask=mask).logits
+        for j, i in enumerate(batch):
+            start, length = len(context), len(sequences[i])
+            row_logits = logits[j, start : start + length - 1].float()
+            targets = ids[j, start + 1 : start + length]
+            stats[i] = _position_stats(row_logits, targets)
+        if progress:
+            progress(len(batch))
+    return stats
+
+
+def _position_stats(logits: torch.Tensor, targets: torch.Tensor) -> TokenStats:
+    logp = torch.log_softmax(logits, dim=-1)
+    target_logp = logp.gather(-1, targets[:, None])[:, 0]
+    probs = logp.exp()
+    mu = (probs * logp).sum(-1)
+    sigma = ((probs * logp.square()).sum(-1) - mu.square()).clamp_min(1e-12).sqrt()
+    return TokenStats(
+        hits=(logits.argmax(-1) == targets).cpu().numpy(),
+        logprobs=target_logp.double().cpu().numpy(),
+        minkpp=((target_logp - mu) / sigma).double().cpu().numpy(),
+    )
+
+
+def token_nll(loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per sequence: the summed negative log-likelihood of its scored tokens, and their number."""
+    stats = teacher_forced(loaded, sequences, batch_size, progress)
+    return np.array([-s.logprobs.sum() for s in stats]), np.array([s.logprobs.size for s in stats])
+
+
+def perplexity_of(nll: np.ndarray, counts: np.ndarray) -> float:
+    """exp of the mean negative log-likelihood per scored token, from `token_nll`'s sums."""
+    return float(np.exp(nll.sum() / max(counts.sum(), 1)))
+
+
+def perplexity(loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8) -> float:
+    """Perplexity of held-out text: every scored token of every sequence counts once."""
+    return perplexity_of(*token_nll(loaded, sequences, batch_size))

@@ -1,0 +1,150 @@
+"""Per-sequence memorization scores that need the model (docs/definitions.md).
+
+One teacher-forced pass gives MA, the loss and extraction strength; one set of
+greedy continuations (generated only where the teacher-forced pass cannot vouch
+for reuse) gives EL_n for every prefix and the k-token-prompt extraction; the Rust
+core scores the continuations (n-gram overlap, exact / prefix / edit / BLEU /
+ROUGE-L) and matches free generations against a corpus index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from memscan.errors import UserError
+from memscan.model.forward import teacher_forced
+from memscan.model.generation import continuations_of_prefixes
+from memscan.model.loading import LoadedModel
+from memscan.scan.index import CorpusIndex
+from memscan.scan.matches import scan_against_index
+from memscan.scan.scores import extraction_likelihood, pair_scores
+
+@dataclass(frozen=True)
+class MemorizationOptions:
+    n: int = 10  # EL_n's n; 0 skips EL
+    k: int = 32  # prompt length of k-extractability; 0 skips it
+    batch_size: int = 8  # teacher-forced rows per forward pass
+    generation_batch_size: int = 64  # rows per generation batch (measured: benches/README.md)
+    corpus_k: int = 32  # span length that counts as a corpus match
+
+
+G_SCORES = ("ma", "el", "extraction_strength")
+
+
+def g_column(score: str, n: int) -> str:
+    """The table column that holds g: `ma`, `extraction_strength`, or `el_{n}` for EL."""
+    return f"el_{n}" if score == "el" else score
+
+
+def score_g(
+    loaded: LoadedModel, sequences: Sequence[np.ndarray], score: str = "ma", n: int = 10, with_el: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """g of every sequence (`score` in G_SCORES), and EL_n too when g is EL or `with_el`."""
+    uses_el = score == "el" or with_el
+    options = MemorizationOptions(n=n if uses_el else 0, k=0)
+    table = memorization_table(loaded, [str(i) for i in range(len(sequences))], sequences, options)
+    el = table.column(f"el_{n}").to_numpy() if uses_el else None
+    return table.column(g_column(score, n)).to_numpy(), el
+
+
+def check_sequences(ids: Sequence[str], sequences: Sequence[np.ndarray], n: int, what: str) -> None:
+    if not sequences:
+        raise UserError(f"the {what} set holds no sequences")
+    minimum = max(n + 1, 2)
+    short = next((i for i, s in enumerate(sequences) if len(s) < minimum), None)
+    if short is not None:
+        raise UserError(
+            f"{what} sequence {ids[short]!r} has {len(sequences[short])} tokens; scores need at least {minimum}"
+            + (f" (n + 1 for EL_{n}; pass a smaller --n)" if n else "")
+        )
+
+
+def memorization_table(
+    loaded: LoadedModel,
+    ids: Sequence[str],
+    sequences: Sequence[np.ndarray],
+    options: MemorizationOptions = MemorizationOptions(),
+    index: CorpusIndex | None = None,
+    progress: Callable[[str, int], Callable[[int], object]] | None = None,
+) -> pa.Table:
+    """One row per sequence: ma, loss, extraction_strength, el_{n}, the k-prompt
+    extraction scores, and with an index, how much of that generation the corpus covers."""
+    sequences = [np.asarray(s, dtype=np.uint32) for s in sequences]
+    stats = teacher_forced(loaded, sequences, options.batch_size, _stage(progress, "teacher-forced", len(sequences)))
+    columns: dict[str, pa.Array] = {
+        "id": pa.array(list(ids), pa.string()),
+        "n_tokens": pa.array([len(s) for s in sequences], pa.int64()),
+        "ma": pa.array([s.memorization_accuracy for s in stats], pa.float64()),
+        "loss": pa.array([s.loss for s in stats], pa.float64()),
+        "extraction_strength": pa.array([s.extraction_strength() for s in stats], pa.float64()),
+    }
+    wanted = [_wanted_prefixes(len(s), options) for s in sequences]
+    if any(wanted):
+        found = continuations_of_prefixes(
+            loaded, sequences, wanted, [s.hits for s in stats], options.generation_batch_size,
+            _stage(progress, "generating", sum(map(len, wanted))),
+        )
+        if options.n:
+            columns[f"el_{options.n}"] = pa.array(_el(sequences, found, options.n), pa.float64())
+        if options.k:
+            columns.update(_extraction(sequences, found, options, index))
+    return pa.table(columns)
+
+
+def _wanted_prefixes(length: int, options: MemorizationOptions) -> list[int]:
+    prefixes = set(range(length - options.n)) if options.n else set()
+    if options.k and length > options.k:
+        prefixes.add(options.k)
+    return sorted(prefixes)
+
+
+def _el(sequences, found, n: int) -> np.ndarray:
+    keep = found.prefix < np.asarray([len(sequences[i]) - n for i in found.owner], dtype=np.int64)
+    picked = np.flatnonzero(keep)
+    return extraction_likelihood(
+        sequences, [found.continuations[j] for j in picked], found.owner[picked], found.prefix[picked], n
+    )
+
+
+def _extraction(sequences, found, options: MemorizationOptions, index: CorpusIndex | None) -> dict[str, pa.Array]:
+    """Exact / k-extractable and approximate scores of the continuation of the first k tokens."""
+    k = options.k
+    at_k = {int(i): j for j, (i, p) in enumerate(zip(found.owner, found.prefix)) if p == k}
+    rows = [at_k.get(i) for i in range(len(sequences))]
+    have = [i for i, j in enumerate(rows) if j is not None]
+    generations = [found.continuations[rows[i]] for i in have]
+    truths = [sequences[i][k:] for i in have]
+    scores = pair_scores(generations, truths)
+    columns = {
+        f"extractable_{k}": scores.exact_match,
+        "match_share": scores.positional_match,
+        "common_prefix": scores.prefix_length,
+        "edit_similarity": scores.edit_similarity,
+        "bleu4": scores.bleu4,
+        "rouge_l_f1": scores.rouge_l_f1,
+        "rouge_l_recall": scores.rouge_l_recall,
+        "approximate_match": scores.approximate_match,
+    }
+    out = {column: _scattered(have, values.tolist(), len(sequences)) for column, values in columns.items()}
+    if index is not None and have:
+        scan = scan_against_index(index, [str(i) for i in have], generations, k=options.corpus_k)
+        for column in ("coverage", "longest_match", "top_doc_id"):
+            out[f"corpus_{column}"] = _scattered(have, scan.column(column).to_pylist(), len(sequences))
+    return out
+
+
+def _scattered(rows: list[int], values: list, size: int) -> pa.Array:
+    """A column of `size` entries holding values[j] at rows[j] and null elsewhere
+    (sequences too short for a k-token prompt have no extraction scores)."""
+    column = [None] * size
+    for row, value in zip(rows, values):
+        column[row] = value
+    return pa.array(column)
+
+
+def _stage(progress, name: str, total: int):
+    return progress(name, total) if progress else None

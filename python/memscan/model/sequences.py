@@ -1,0 +1,38 @@
+"""Forget and unseen sets: read from the user's files and tokenized as the model expects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from memscan.errors import UserError
+from memscan.model.loading import LoadedModel
+from memscan.scan.pipeline import records_of
+from memscan.scan.ragged import check_token_ids
+
+
+def read_sequences(path: str | Path, loaded: LoadedModel, max_tokens: int | None = None, text_field: str = "text", id_field: str = "id") -> tuple[list[str], list[np.ndarray]]:
+    """(ids, token arrays) of every record: texts encoded by the model's tokenizer
+    (no special tokens; the BOS context is added where scores need it), token lists
+    checked against the model's vocabulary; each cut to `max_tokens` when given."""
+    records = list(records_of([str(path)], text_field, id_field))
+    if not records:
+        raise UserError(f"{path}: holds no sequences")
+    texts = [r.text for r in records if r.text is not None]
+    encoded = iter(loaded.encode(texts)) if texts else iter(())
+    ids, sequences = [], []
+    for r in records:
+        tokens = next(encoded) if r.text is not None else r.tokens
+        check_token_ids(r.id, tokens, loaded.vocab_size, "the model")
+        ids.append(r.id)
+        sequences.append(np.asarray(tokens[:max_tokens] if max_tokens else tokens, dtype=np.uint32))
+    return ids, sequences
+
+
+def check_disjoint(forget: tuple[list[str], list[np.ndarray]], unseen: tuple[list[str], list[np.ndarray]]) -> None:
+    """Refuse unseen sequences that also appear in the forget set: they would not be unseen."""
+    seen = {s.tobytes(): i for i, s in zip(*forget)}
+    clash = next(((i, seen[s.tobytes()]) for i, s in zip(*unseen) if s.tobytes() in seen), None)
+    if clash:
+        raise UserError(f"unseen sequence {clash[0]!r} is also in the forget set (as {clash[1]!r}); the two sets must not overlap")

@@ -1,0 +1,74 @@
+"""From input files to token arrays: the glue shared by the commands and the Python API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from memscan.scan.corpus import NAME as BUILTIN_CORPUS, kjv_paragraphs
+from memscan.scan.index import CorpusIndex, Document
+from memscan.scan.ragged import check_token_ids
+from memscan.scan.readers import Record, read_records
+from memscan.scan.tokenizer import LoadedTokenizer
+
+TOKENIZE_BATCH = 2048
+
+
+def records_of(inputs: Iterable[str], text_field: str = "text", id_field: str = "id", split_lines: bool = False) -> Iterator[Record]:
+    """Records of every input in turn; the name `kjv` stands for the built-in corpus."""
+    for name in inputs:
+        if name == BUILTIN_CORPUS and not Path(name).exists():
+            yield from kjv_paragraphs()
+        else:
+            yield from read_records(name, text_field, id_field, split_lines)
+
+
+def tokenize(records: Iterable[Record], tokenizer: LoadedTokenizer, batch: int = TOKENIZE_BATCH) -> Iterator[tuple[Record, np.ndarray]]:
+    """(record, token ids) for every record, texts encoded in parallel batches."""
+    pending: list[Record] = []
+
+    def flush():
+        texts = [r.text for r in pending if r.text is not None]
+        encoded = iter(tokenizer.encode(texts))
+        for r in pending:
+            yield r, next(encoded) if r.text is not None else _checked_ids(r, tokenizer)
+        pending.clear()
+
+    for record in records:
+        pending.append(record)
+        if len(pending) >= batch:
+            yield from flush()
+    yield from flush()
+
+
+def _checked_ids(record: Record, tokenizer: LoadedTokenizer) -> np.ndarray:
+    ids = record.tokens or []
+    check_token_ids(record.id, ids, tokenizer.vocab_size, tokenizer.name)
+    return np.asarray(ids, dtype=np.uint32)
+
+
+def build_index(
+    inputs: Iterable[str],
+    out: str | Path,
+    tokenizer: LoadedTokenizer,
+    *,
+    text_field: str = "text",
+    id_field: str = "id",
+    split_lines: bool = False,
+    shard_tokens: int | None = None,
+    threads: int | None = None,
+    overwrite: bool = False,
+    progress=None,
+) -> CorpusIndex:
+    """Tokenize every input and index it. `progress(n_docs, n_tokens)` is told of each shard."""
+    docs = (
+        Document(tokens, record.source, record.id)
+        for record, tokens in tokenize(records_of(inputs, text_field, id_field, split_lines), tokenizer)
+    )
+    options = {"shard_tokens": shard_tokens} if shard_tokens else {}
+    index = CorpusIndex.build(
+        docs, out, tokenizer=tokenizer.identity(), threads=threads, overwrite=overwrite, on_shard=progress, **options
+    )
+    return index

@@ -1,0 +1,138 @@
+"""Unlearning a forget set into a new output folder, resumably (docs/definitions.md).
+
+`run_unlearning()` scores the unseen set on the input model to learn the interval, runs
+the method's epoch loop, and writes:
+- `model/`: the unlearned model (`save_pretrained`) and its tokenizer;
+- `epochs.parquet`: every epoch's per-sequence g (and EL_n), and which sequences it stepped on;
+- `run.json`: settings, interval, stopping reason, timings, peak memory.
+The input model is only read. While the run is unfinished, `run.json` says so and
+`checkpoint.pt` holds the last finished epoch; the same command resumes from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from memscan import io
+from memscan.errors import UserError
+from memscan.model.interval import Interval, fit_interval, forgetting_quality
+from memscan.model.loading import LoadedModel
+from memscan.model.memorization import score_g
+from memscan.unlearn.config import UnlearnConfig
+from memscan.unlearn.loop import EpochRecord, Unlearning
+from memscan.unlearn.phase import Targets
+
+
+def fingerprint(sequences: Sequence[np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for s in sequences:
+        digest.update(np.asarray(s, np.uint32).tobytes() + b"|")
+    return digest.hexdigest()
+
+
+def unseen_targets(loaded: LoadedModel, unseen: Sequence[np.ndarray], config: UnlearnConfig, fixed=None) -> Targets:
+    """The interval of g over the unseen set, and the unseen mean EL_n when EL is used."""
+    g, el = score_g(loaded, unseen, config.score, config.n, config.track_el)
+    return Targets(fit_interval(g, fixed), None if el is None else float(el.mean()))
+
+
+def run_unlearning(
+    loaded: LoadedModel,
+    forget: tuple[Sequence[str], Sequence[np.ndarray]],
+    unseen: Sequence[np.ndarray],
+    config: UnlearnConfig,
+    out: Path,
+    fixed_interval: tuple[float, float] | None = None,
+    identity: dict | None = None,
+    log=print,
+) -> dict:
+    """Run one method to its stopping rule and write the results into `out`; returns run.json's content."""
+    forget_ids, forget_seqs = forget
+    run_file, checkpoint = out / "run.json", out / "checkpoint.pt"
+    identity = {
+        **(identity or {}),
+        "config": asdict(config),
+        "forget": fingerprint(forget_seqs),
+        "unseen": fingerprint(unseen),
+        "fixed_interval": fixed_interval,
+    }
+    run = _resumable_run(out, run_file, identity)
+    if run is None:
+        out.mkdir(parents=True, exist_ok=True)
+        targets = unseen_targets(loaded, unseen, config, fixed_interval)
+        run = {"identity": identity, "interval": targets.interval.to_dict(), "unseen_el_mean": targets.unseen_el_mean, "finished": False}
+        io.write_text(json.dumps(run, indent=2), run_file)
+    interval = Interval(**run["interval"])
+
+    started = time.perf_counter()
+    if loaded.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    loop = Unlearning(loaded, forget_seqs, Targets(interval, run["unseen_el_mean"]), config, checkpoint, log)
+    state = loop.run()
+    log(f"stopped: {state.reason}")
+
+    _save_model(loaded, out / "model")
+    io.write_parquet(epochs_table(forget_ids, state.records), out / "epochs.parquet")
+    final_g = state.records[-1].g
+    run.update(
+        finished=True,
+        method=config.method,
+        reason=state.reason,
+        epochs=state.epoch,
+        updates=sum(r.train_ce is not None for r in state.records),
+        final=forgetting_quality(final_g, interval).to_dict(),
+        seconds_this_session=time.perf_counter() - started,
+        update_epoch_seconds=[r.seconds for r in state.records if r.train_ce is not None],
+        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_cuda_mib=torch.cuda.max_memory_allocated() / 2**20 if loaded.device.type == "cuda" else None,
+    )
+    io.write_text(json.dumps(run, indent=2), run_file)
+    checkpoint.unlink(missing_ok=True)
+    return run
+
+
+def _resumable_run(out: Path, run_file: Path, identity: dict) -> dict | None:
+    """run.json of an unfinished run of the same settings in `out`; None when `out` is new."""
+    if not out.exists():
+        return None
+    try:
+        run = json.loads(run_file.read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{out} already exists (choose a new output directory)") from None
+    if run.get("finished"):
+        raise UserError(f"{out} already holds a finished run (choose a new output directory)")
+    if run.get("identity") != json.loads(json.dumps(identity)):
+        raise UserError(f"{out} holds an unfinished run with other settings or inputs (choose a new output directory)")
+    return run
+
+
+def _save_model(loaded: LoadedModel, folder: Path) -> None:
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    loaded.model.save_pretrained(partial)
+    loaded.tokenizer.save_pretrained(partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+
+
+def epochs_table(ids: Sequence[str], records: Sequence[EpochRecord]) -> pa.Table:
+    rows = []
+    for r in records:
+        chosen = set(r.selected)
+        for i, sid in enumerate(ids):
+            rows.append({
+                "epoch": r.epoch, "phase": r.phase, "id": sid, "g": r.g[i],
+                "el": None if r.el is None else r.el[i], "stepped_on": i in chosen, "train_ce": r.train_ce,
+            })
+    return pa.Table.from_pylist(rows)
