@@ -61,7 +61,9 @@ def write_infinigram_input(tokens, offsets, out: Path) -> None:
 def build_infinigram(out: Path, threads: int, mem_gib: int = 20) -> None:
     from infini_gram.indexing import build_sa
 
-    args = Namespace(save_dir=str(out), temp_dir=str(out), worker_id=0, workers=1, shards=1, cpus=threads, mem=mem_gib, token_width=2)
+    args = Namespace(
+        save_dir=str(out), temp_dir=str(out), worker_id=0, workers=1, shards=1, cpus=threads, mem=mem_gib, token_width=2
+    )
     build_sa(args)
 
 
@@ -82,11 +84,25 @@ def child(system: str, n_tokens: int, threads: int, out: str) -> None:
         start = time.perf_counter()
         {"memscan": build_memscan, "divsufsort": build_divsufsort}[system](tokens, offsets, out, threads)
     elapsed = time.perf_counter() - start
-    print(json.dumps({"system": system, "tokens": n_tokens, "threads": threads, "build_s": round(elapsed, 2), "peak_mib": round(peak_rss_mib())}))
+    print(
+        json.dumps(
+            {
+                "system": system,
+                "tokens": n_tokens,
+                "threads": threads,
+                "build_s": round(elapsed, 2),
+                "peak_mib": round(peak_rss_mib()),
+            }
+        )
+    )
 
 
 def run_child(system, n_tokens, threads, out) -> dict:
-    done = subprocess.run([sys.executable, str(HERE), "_child", system, str(n_tokens), str(threads), str(out)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(HERE), "_child", system, str(n_tokens), str(threads), str(out)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise SystemExit(f"{system} build failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -102,7 +118,9 @@ def query_bench(tokens, ours_dir: Path, theirs_dir: Path, seed: int = 1) -> dict
 
     rng = np.random.default_rng(seed)
     ours = CorpusIndex.open(ours_dir, verify=False)
-    theirs = InfiniGramEngine(index_dir=str(theirs_dir), eos_token_id=VOCAB - 1, vocab_size=65535, token_dtype="u16", version=4)
+    theirs = InfiniGramEngine(
+        index_dir=str(theirs_dir), eos_token_id=VOCAB - 1, vocab_size=65535, token_dtype="u16", version=4
+    )
 
     starts = rng.integers(0, len(tokens) - 16, 10_000)
     ngrams = [tokens[s : s + int(rng.integers(2, 9))] for s in starts]

@@ -50,7 +50,9 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--n", type=int, default=10)
-    parser.add_argument("--sample", type=int, default=48, help="reference generate calls to time (stratified by prefix length)")
+    parser.add_argument(
+        "--sample", type=int, default=48, help="reference generate calls to time (stratified by prefix length)"
+    )
     parser.add_argument("--full-reference", action="store_true")
     parser.add_argument("--device", default=None)
     parser.add_argument("--batch-size", type=int, default=64, help="generation rows per batch")
@@ -74,7 +76,9 @@ def main() -> None:
     sync()
     fast_seconds = time.perf_counter() - start
     calls = len(seqs) * (T - n)
-    print(f"memscan: MA {ma_seconds:.1f} s, MA + EL_{n} {fast_seconds:.1f} s; {found.n_generated} of {calls} prefixes generated, the rest reused")
+    print(
+        f"memscan: MA {ma_seconds:.1f} s, MA + EL_{n} {fast_seconds:.1f} s; {found.n_generated} of {calls} prefixes generated, the rest reused"
+    )
 
     # reference: MA by one forward per prefix, on a sample of sequences
     ma_sample = seqs[: max(1, min(4, len(seqs)))]
@@ -107,12 +111,24 @@ def main() -> None:
     el_ref_total = float(seconds.sum()) if args.full_reference else float((intercept + slope * all_lengths).sum())
     ref_total = el_ref_total + ma_ref_per_seq * len(seqs)
     result = {
-        "model": args.model, "device": str(loaded.device), "sequences": len(seqs), "tokens": T, "n": n,
-        "memscan_seconds": fast_seconds, "memscan_ma_seconds": ma_seconds, "generated": found.n_generated, "prefixes": calls,
-        "reference_seconds": ref_total, "reference_ma_seconds": ma_ref_per_seq * len(seqs),
-        "reference_extrapolated": not args.full_reference, "reference_calls_timed": len(sample),
-        "continuation_mismatches": mismatches, "ma_argmax_flips": flips, "speedup": ref_total / fast_seconds,
-        "mean_el": float(np.mean(el)), "mean_ma": float(np.mean([s.memorization_accuracy for s in stats])),
+        "model": args.model,
+        "device": str(loaded.device),
+        "sequences": len(seqs),
+        "tokens": T,
+        "n": n,
+        "memscan_seconds": fast_seconds,
+        "memscan_ma_seconds": ma_seconds,
+        "generated": found.n_generated,
+        "prefixes": calls,
+        "reference_seconds": ref_total,
+        "reference_ma_seconds": ma_ref_per_seq * len(seqs),
+        "reference_extrapolated": not args.full_reference,
+        "reference_calls_timed": len(sample),
+        "continuation_mismatches": mismatches,
+        "ma_argmax_flips": flips,
+        "speedup": ref_total / fast_seconds,
+        "mean_el": float(np.mean(el)),
+        "mean_ma": float(np.mean([s.memorization_accuracy for s in stats])),
     }
     print(json.dumps(result, indent=2))
     if args.json:

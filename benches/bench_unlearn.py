@@ -47,25 +47,44 @@ def main() -> None:
         del loaded
         for name in ("forget", "unseen"):
             ids, seqs = getattr(sets, name)
-            (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"id": i, "tokens": s.tolist()}) + "\n" for i, s in zip(ids, seqs)))
+            (tmp / f"{name}.jsonl").write_text(
+                "".join(json.dumps({"id": i, "tokens": s.tolist()}) + "\n" for i, s in zip(ids, seqs))
+            )
         for method in ("ga", "sga", "ta", "tau"):
             out = tmp / method
             command = [
-                sys.executable, "-m", "memscan.cli", "unlearn", str(tmp / "implanted"), "--forget", str(tmp / "forget.jsonl"),
-                "--unseen", str(tmp / "unseen.jsonl"), "--method", method, "--max-epochs", str(args.epochs),
-                "-o", str(out),
+                sys.executable,
+                "-m",
+                "memscan.cli",
+                "unlearn",
+                str(tmp / "implanted"),
+                "--forget",
+                str(tmp / "forget.jsonl"),
+                "--unseen",
+                str(tmp / "unseen.jsonl"),
+                "--method",
+                method,
+                "--max-epochs",
+                str(args.epochs),
+                "-o",
+                str(out),
             ] + (["--device", args.device] if args.device else [])
             subprocess.run(command, check=True, capture_output=True)
             run = json.loads((out / "run.json").read_text())
             timed = run["update_epoch_seconds"]
             row = {
-                "method": method, "updates": run["updates"], "seconds_per_update_epoch": sum(timed) / max(len(timed), 1),
-                "peak_rss_mib": run["peak_rss_mib"], "peak_cuda_mib": run["peak_cuda_mib"],
+                "method": method,
+                "updates": run["updates"],
+                "seconds_per_update_epoch": sum(timed) / max(len(timed), 1),
+                "peak_rss_mib": run["peak_rss_mib"],
+                "peak_cuda_mib": run["peak_cuda_mib"],
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"model": args.model, "forget": args.forget, "tokens": args.tokens, "rows": rows}, indent=2))
+        args.json.write_text(
+            json.dumps({"model": args.model, "forget": args.forget, "tokens": args.tokens, "rows": rows}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -110,7 +110,10 @@ def extraction_likelihood(x, generations_by_prefix, n):
 
 def occurrences(docs, ngram):
     return sorted(
-        (d, i) for d, doc in enumerate(docs) for i in range(len(doc) - len(ngram) + 1) if list(doc[i : i + len(ngram)]) == list(ngram)
+        (d, i)
+        for d, doc in enumerate(docs)
+        for i in range(len(doc) - len(ngram) + 1)
+        if list(doc[i : i + len(ngram)]) == list(ngram)
     )
 
 

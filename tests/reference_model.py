@@ -27,11 +27,13 @@ def generate_one(loaded, prompt, n_new):
     """One greedy `generate` call for one prompt, exactly n_new tokens."""
     from transformers import GenerationConfig
 
-    row = loaded.context + ([int(v) for v in prompt] if len(prompt) else ([] if loaded.context else [loaded.start_token]))
+    row = loaded.context + (
+        [int(v) for v in prompt] if len(prompt) else ([] if loaded.context else [loaded.start_token])
+    )
     ids = torch.as_tensor([row])
     config = GenerationConfig(max_new_tokens=n_new, do_sample=False, eos_token_id=None, pad_token_id=0)
     out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
-    return out[0, len(row):].numpy()
+    return out[0, len(row) :].numpy()
 
 
 def el_loop(loaded, seq, n):

@@ -13,7 +13,13 @@ GENESIS = "In the beginning God created the heaven and the earth. And the earth 
 
 
 def memscan(*args, cwd=None):
-    return subprocess.run([*MEMSCAN, *map(str, args)], capture_output=True, text=True, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [*MEMSCAN, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def fails_cleanly(result, message):
@@ -62,8 +68,18 @@ def test_score_against_index_finds_the_verbatim_passage(kjv_index, generations, 
 
 def test_score_pairs(tmp_path):
     gens, refs = tmp_path / "g.jsonl", tmp_path / "r.jsonl"
-    gens.write_text(json.dumps({"id": "a", "text": GENESIS}) + "\n" + json.dumps({"id": "b", "text": "the earth was without form"}) + "\n")
-    refs.write_text(json.dumps({"id": "b", "text": "and the earth was without form"}) + "\n" + json.dumps({"id": "a", "text": GENESIS}) + "\n")
+    gens.write_text(
+        json.dumps({"id": "a", "text": GENESIS})
+        + "\n"
+        + json.dumps({"id": "b", "text": "the earth was without form"})
+        + "\n"
+    )
+    refs.write_text(
+        json.dumps({"id": "b", "text": "and the earth was without form"})
+        + "\n"
+        + json.dumps({"id": "a", "text": GENESIS})
+        + "\n"
+    )
     out = tmp_path / "p.parquet"
     result = memscan("score", gens, "--references", refs, "-o", out, "--n", 3)
     assert result.returncode == 0, result.stderr
@@ -81,13 +97,17 @@ def test_output_is_never_overwritten_silently(kjv_index, generations, tmp_path):
 
 
 def test_missing_input(kjv_index, tmp_path):
-    fails_cleanly(memscan("score", tmp_path / "nope.jsonl", "--index", kjv_index, "-o", tmp_path / "o.parquet"), "no such file")
+    fails_cleanly(
+        memscan("score", tmp_path / "nope.jsonl", "--index", kjv_index, "-o", tmp_path / "o.parquet"), "no such file"
+    )
 
 
 def test_malformed_jsonl_names_the_line(kjv_index, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": broken}\n')
-    fails_cleanly(memscan("score", bad, "--index", kjv_index, "-o", tmp_path / "o.parquet"), "bad.jsonl:2: malformed JSON")
+    fails_cleanly(
+        memscan("score", bad, "--index", kjv_index, "-o", tmp_path / "o.parquet"), "bad.jsonl:2: malformed JSON"
+    )
 
 
 def test_empty_corpus(tmp_path):
@@ -98,7 +118,9 @@ def test_empty_corpus(tmp_path):
 
 
 def test_not_an_index_and_truncated_index(kjv_index, generations, tmp_path):
-    fails_cleanly(memscan("score", generations, "--index", tmp_path, "-o", tmp_path / "o.parquet"), "not a memscan index")
+    fails_cleanly(
+        memscan("score", generations, "--index", tmp_path, "-o", tmp_path / "o.parquet"), "not a memscan index"
+    )
     copy = tmp_path / "copy"
     subprocess.run(["cp", "-r", kjv_index, copy], check=True)
     sa = copy / "shard-00001" / "sa.u32"
@@ -124,7 +146,16 @@ def test_other_tokenizer_is_refused(kjv_index, generations, tmp_path):
     tok.train_from_iterator([GENESIS], trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
     tok.save(str(tmp_path / "tokenizer.json"))
     fails_cleanly(
-        memscan("score", generations, "--index", kjv_index, "--tokenizer", tmp_path / "tokenizer.json", "-o", tmp_path / "o.parquet"),
+        memscan(
+            "score",
+            generations,
+            "--index",
+            kjv_index,
+            "--tokenizer",
+            tmp_path / "tokenizer.json",
+            "-o",
+            tmp_path / "o.parquet",
+        ),
         "built with tokenizer 'smollm2-135m'",
     )
 
@@ -132,7 +163,9 @@ def test_other_tokenizer_is_refused(kjv_index, generations, tmp_path):
 def test_token_ids_out_of_range(kjv_index, tmp_path):
     ids = tmp_path / "ids.jsonl"
     ids.write_text(json.dumps({"id": "x", "tokens": [1, 2, 10_000_000]}) + "\n")
-    fails_cleanly(memscan("score", ids, "--index", kjv_index, "-o", tmp_path / "o.parquet"), "token id 10000000 is out of range")
+    fails_cleanly(
+        memscan("score", ids, "--index", kjv_index, "-o", tmp_path / "o.parquet"), "token id 10000000 is out of range"
+    )
 
 
 def test_sequences_shorter_than_n(tmp_path):
@@ -149,7 +182,10 @@ def test_score_needs_exactly_one_target(generations, tmp_path):
 def test_demo_runs_end_to_end(tmp_path):
     env_cache = tmp_path / "cache"
     result = subprocess.run(
-        [*MEMSCAN, "scan-demo", "-o", tmp_path / "demo"], capture_output=True, text=True, env={**os.environ, "MEMSCAN_CACHE": str(env_cache)}
+        [*MEMSCAN, "scan-demo", "-o", tmp_path / "demo"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MEMSCAN_CACHE": str(env_cache)},
     )
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "demo" / "report.md").read_text()

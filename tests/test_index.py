@@ -45,7 +45,9 @@ def test_queries_equal_brute_force(docs, queries, k, shard_tokens):
             )
             spans = index.attribute(queries, k)
             got = [(int(q), int(s), int(n)) for q, s, n in zip(spans.query, spans.start, spans.length)]
-            assert got == [(i, s, n) for i, q in enumerate(queries) for s, n in ref.spans(ref.matching_lengths(docs_, q), k)]
+            assert got == [
+                (i, s, n) for i, q in enumerate(queries) for s, n in ref.spans(ref.matching_lengths(docs_, q), k)
+            ]
 
 
 def test_no_match_crosses_a_document_boundary(tmp_path):

@@ -49,9 +49,30 @@ def test_memorization_writes_tables_and_the_forgetting_metric(workspace, tmp_pat
 
 
 def test_memorization_matches_generations_against_a_corpus_index(workspace, tmp_path):
-    built = memscan("index", "build", workspace / "forget.jsonl", "-o", tmp_path / "idx", "--tokenizer", workspace / "tiny" / "tokenizer.json")
+    built = memscan(
+        "index",
+        "build",
+        workspace / "forget.jsonl",
+        "-o",
+        tmp_path / "idx",
+        "--tokenizer",
+        workspace / "tiny" / "tokenizer.json",
+    )
     assert built.returncode == 0, built.stderr
-    result = memscan("memorization", *sets(workspace), "-o", tmp_path / "m", "--n", 0, "--k", 5, "--index", tmp_path / "idx", "--corpus-k", 8)
+    result = memscan(
+        "memorization",
+        *sets(workspace),
+        "-o",
+        tmp_path / "m",
+        "--n",
+        0,
+        "--k",
+        5,
+        "--index",
+        tmp_path / "idx",
+        "--corpus-k",
+        8,
+    )
     assert result.returncode == 0, result.stderr
     rows = pq.read_table(tmp_path / "m" / "forget.parquet").to_pylist()
     recited = [r for r in rows if r["extractable_5"]]
@@ -67,7 +88,22 @@ def test_attack_writes_metrics_and_a_roc_plot(workspace, tmp_path):
 
 
 def unlearn_args(workspace, out, *extra):
-    return ["unlearn", *sets(workspace), "--method", "ga", "--lr", "3e-3", "--max-epochs", 8, "--interval", 0.0, 0.3, "-o", out, *extra]
+    return [
+        "unlearn",
+        *sets(workspace),
+        "--method",
+        "ga",
+        "--lr",
+        "3e-3",
+        "--max-epochs",
+        8,
+        "--interval",
+        0.0,
+        0.3,
+        "-o",
+        out,
+        *extra,
+    ]
 
 
 def test_unlearn_writes_the_model_and_every_epoch(workspace, tmp_path):
@@ -88,7 +124,12 @@ def test_unlearn_writes_the_model_and_every_epoch(workspace, tmp_path):
 def test_unlearn_survives_kill_9_and_resumes_to_the_same_result(workspace, tmp_path):
     straight = memscan(*unlearn_args(workspace, tmp_path / "straight", "--method", "tau", "--tau-switch", 0.9))
     assert straight.returncode == 0, straight.stderr
-    args = [sys.executable, "-m", "memscan.cli", *map(str, unlearn_args(workspace, tmp_path / "killed", "--method", "tau", "--tau-switch", 0.9))]
+    args = [
+        sys.executable,
+        "-m",
+        "memscan.cli",
+        *map(str, unlearn_args(workspace, tmp_path / "killed", "--method", "tau", "--tau-switch", 0.9)),
+    ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
     checkpoint = tmp_path / "killed" / "checkpoint.pt"
     deadline = time.time() + 120
@@ -103,7 +144,10 @@ def test_unlearn_survives_kill_9_and_resumes_to_the_same_result(workspace, tmp_p
     assert a.equals(b)
     from safetensors.torch import load_file
 
-    wa, wb = load_file(tmp_path / "straight" / "model" / "model.safetensors"), load_file(tmp_path / "killed" / "model" / "model.safetensors")
+    wa, wb = (
+        load_file(tmp_path / "straight" / "model" / "model.safetensors"),
+        load_file(tmp_path / "killed" / "model" / "model.safetensors"),
+    )
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
@@ -146,5 +190,7 @@ def test_bad_input_gives_one_line_and_exit_2(workspace, tmp_path, case, message)
         write_jsonl(unseen, rows)
     elif case == "exists":
         out.mkdir()
-    result = memscan("memorization", model, "--forget", forget, "--unseen", unseen, "--device", "cpu", "-o", out, *extra)
+    result = memscan(
+        "memorization", model, "--forget", forget, "--unseen", unseen, "--device", "cpu", "-o", out, *extra
+    )
     fails_cleanly(result, message)

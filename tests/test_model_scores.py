@@ -88,4 +88,6 @@ def test_k_extraction_scores_the_continuation_of_the_first_k_tokens(memorized):
     for row, seq in zip(table.to_pylist(), [sequences[5], sequences[25]]):
         generated = generate_one(model, seq[:8], len(seq) - 8)
         assert row["extractable_8"] == (generated.tolist() == seq[8:].tolist())
-        assert row["common_prefix"] == next((i for i, (a, b) in enumerate(zip(generated, seq[8:])) if a != b), len(generated))
+        assert row["common_prefix"] == next(
+            (i for i, (a, b) in enumerate(zip(generated, seq[8:])) if a != b), len(generated)
+        )

@@ -13,7 +13,10 @@ from memscan.experiment.sweep.run import cell_path
 from test_cli import fails_cleanly, memscan
 from test_model_cli import workspace, write_jsonl  # noqa: F401  (the tiny model folder fixture)
 
-TASK = [{"context": "w0 w1", "choices": [" w2", " w3", " w4"], "answer": 0}, {"context": "w5", "choices": [" w6", " w7"], "answer": 1}]
+TASK = [
+    {"context": "w0 w1", "choices": [" w2", " w3", " w4"], "answer": 0},
+    {"context": "w5", "choices": [" w6", " w7"], "answer": 1},
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +37,40 @@ def test_eval_writes_the_utility_table(workspace, task_file, tmp_path):  # noqa:
 
 
 def test_eval_refuses_bad_tasks(workspace, tmp_path):  # noqa: F811
-    fails_cleanly(memscan("eval", workspace / "tiny", "--tasks", "arc_easy,helaswag", "-o", tmp_path / "e"), "unknown task 'helaswag'")
+    fails_cleanly(
+        memscan("eval", workspace / "tiny", "--tasks", "arc_easy,helaswag", "-o", tmp_path / "e"),
+        "unknown task 'helaswag'",
+    )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"context": "w0", "target": " w1"}\n{"context": "w0", "target": 3}\n')
-    fails_cleanly(memscan("eval", workspace / "tiny", "--tasks", bad, "-o", tmp_path / "e"), "bad.jsonl:2: 'target' must be a string")
-    fails_cleanly(memscan("eval", workspace / "tiny", "--tasks", "lm-eval:hellaswag", "-o", tmp_path / "e"), "needs lm-evaluation-harness")
+    fails_cleanly(
+        memscan("eval", workspace / "tiny", "--tasks", bad, "-o", tmp_path / "e"),
+        "bad.jsonl:2: 'target' must be a string",
+    )
+    fails_cleanly(
+        memscan("eval", workspace / "tiny", "--tasks", "lm-eval:hellaswag", "-o", tmp_path / "e"),
+        "needs lm-evaluation-harness",
+    )
     assert not (tmp_path / "e").exists()
 
 
 def tiny_grid(workspace, task_file, **changes):  # noqa: F811
     raw = {
-        "models": [str(workspace / "tiny")], "forget_sizes": [4], "seeds": [0], "methods": ["none", "ga"],
-        "tokens": 16, "unseen_size": 20, "heldout_size": 4, "k": 8, "max_epochs": 2, "neighbours": 0,
-        "tasks": [str(task_file)], "task_limit": 0, "device": "cpu", "implant_lr": 1e-4, **changes,
+        "models": [str(workspace / "tiny")],
+        "forget_sizes": [4],
+        "seeds": [0],
+        "methods": ["none", "ga"],
+        "tokens": 16,
+        "unseen_size": 20,
+        "heldout_size": 4,
+        "k": 8,
+        "max_epochs": 2,
+        "neighbours": 0,
+        "tasks": [str(task_file)],
+        "task_limit": 0,
+        "device": "cpu",
+        "implant_lr": 1e-4,
+        **changes,
     }
     return config_from_dict(raw)
 
@@ -56,13 +80,32 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):  #
     run_sweep(config, out)
     results = pq.read_table(out / "results.parquet").to_pylist()
     assert [(r["method"], r["forget_size"], r["seed"]) for r in results] == [("none", 4, 0), ("ga", 4, 0)]
-    assert {"above", "below", "mean_g", "std_g", "miau_auc", "miau_tpr_at_1pct_fpr", "mini_acc", "utility_mean", "cell_seconds"} <= set(results[0])
-    for name in ("results.csv", "summary.csv", "report.md", "privacy_utility_by_model.png", "privacy_utility_by_forget_size.png", "per_sequence.png"):
+    assert {
+        "above",
+        "below",
+        "mean_g",
+        "std_g",
+        "miau_auc",
+        "miau_tpr_at_1pct_fpr",
+        "mini_acc",
+        "utility_mean",
+        "cell_seconds",
+    } <= set(results[0])
+    for name in (
+        "results.csv",
+        "summary.csv",
+        "report.md",
+        "privacy_utility_by_model.png",
+        "privacy_utility_by_forget_size.png",
+        "per_sequence.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     report = (out / "report.md").read_text()
     assert "Best method per model and forget-set size" in report
     commit = json.loads(cell_path(out, config.models[0], 4, 0, "none").read_text())["code_commit"]
-    assert f"Cells ran on commit `{commit}`; this report was written on `{commit}`." in report  # one reading, before any write
+    assert (
+        f"Cells ran on commit `{commit}`; this report was written on `{commit}`." in report
+    )  # one reading, before any write
 
     kept, redo = cell_path(out, config.models[0], 4, 0, "none"), cell_path(out, config.models[0], 4, 0, "ga")
     kept_before = kept.stat().st_mtime_ns
@@ -76,20 +119,26 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):  #
         run_sweep(tiny_grid(workspace, task_file, tokens=12), out)
 
 
-@pytest.mark.parametrize("toml, message", [
-    ("models = ['smollm2-135m']\nepochs = 3\n", "unknown key 'epochs'"),
-    ("methods = ['none', 'gd']\n", "unknown method 'gd'"),
-    ("forget_sizes = [8, 0]\n", "forget-set size 0 is impossible"),
-    ("unseen_size = 5\n", "unseen_size 5 is below the 20"),
-    ("forget_sizes = 8\n", "'forget_sizes' must be a non-empty list"),
-    ("seeds = [0, 0]\n", "'seeds' lists a value twice"),
-    ("k = 64\n", "k = 64 leaves nothing to extract"),
-    ("tasks = ['piqa', 'mathqa']\n", "not available offline"),
-    ("models = [\n", "not valid TOML"),
-    ("models = ['smollm2-135m', 'gemma3-270m']\nimplant_lr = { smollm2-135m = 1e-4 }\n", "implant_lr gives no rate for model 'gemma3-270m'"),
-    ("implant_lr = { smollm2-135m = 'fast' }\n", "'implant_lr' must be a number or a table"),
-    ("implant_lr = -1e-4\n", "implant_lr > 0"),
-])
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("models = ['smollm2-135m']\nepochs = 3\n", "unknown key 'epochs'"),
+        ("methods = ['none', 'gd']\n", "unknown method 'gd'"),
+        ("forget_sizes = [8, 0]\n", "forget-set size 0 is impossible"),
+        ("unseen_size = 5\n", "unseen_size 5 is below the 20"),
+        ("forget_sizes = 8\n", "'forget_sizes' must be a non-empty list"),
+        ("seeds = [0, 0]\n", "'seeds' lists a value twice"),
+        ("k = 64\n", "k = 64 leaves nothing to extract"),
+        ("tasks = ['piqa', 'mathqa']\n", "not available offline"),
+        ("models = [\n", "not valid TOML"),
+        (
+            "models = ['smollm2-135m', 'gemma3-270m']\nimplant_lr = { smollm2-135m = 1e-4 }\n",
+            "implant_lr gives no rate for model 'gemma3-270m'",
+        ),
+        ("implant_lr = { smollm2-135m = 'fast' }\n", "'implant_lr' must be a number or a table"),
+        ("implant_lr = -1e-4\n", "implant_lr > 0"),
+    ],
+)
 def test_bad_sweep_configs_fail_in_one_line(tmp_path, toml, message):
     config = tmp_path / "grid.toml"
     config.write_text(toml)
@@ -99,10 +148,15 @@ def test_bad_sweep_configs_fail_in_one_line(tmp_path, toml, message):
 
 def test_a_cell_that_needs_more_passages_than_the_corpus_has_fails_cleanly(workspace, task_file, tmp_path):  # noqa: F811
     config = tmp_path / "grid.toml"
-    config.write_text(f"models = [{json.dumps(str(workspace / 'tiny'))}]\nforget_sizes = [100000]\nmethods = ['none']\ntasks = [{json.dumps(str(task_file))}]\nimplant_lr = 1e-4\n")
+    config.write_text(
+        f"models = [{json.dumps(str(workspace / 'tiny'))}]\nforget_sizes = [100000]\nmethods = ['none']\ntasks = [{json.dumps(str(task_file))}]\nimplant_lr = 1e-4\n"
+    )
     fails_cleanly(memscan("sweep", config, "-o", tmp_path / "out"), "KJV passages of 64 tokens wanted")
     # the folder it left holds no cell, so a corrected config with other settings may use it
-    config.write_text(config.read_text().replace("100000", "2") + "tokens = 16\nk = 8\nunseen_size = 20\nheldout_size = 2\ntask_limit = 1\n")
+    config.write_text(
+        config.read_text().replace("100000", "2")
+        + "tokens = 16\nk = 8\nunseen_size = 20\nheldout_size = 2\ntask_limit = 1\n"
+    )
     resumed = memscan("sweep", config, "-o", tmp_path / "out")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["tokens"] == 16
@@ -113,7 +167,9 @@ def test_seed_summaries_are_student_t_intervals_and_perplexity_is_geometric():
 
     half = 4.302652729911275 / np.sqrt(3)  # t(0.975, 2 dof) * sd 1 / sqrt(3)
     assert seed_summary("mean_g", [0.4, 0.5, 0.6]) == pytest.approx((0.5, 0.5 - 0.1 * half, 0.5 + 0.1 * half))
-    assert seed_summary("outside_share", [0.0, 0.5, 1.0]) == pytest.approx((0.5, 0.0, 1.0))  # clipped to a share's range
+    assert seed_summary("outside_share", [0.0, 0.5, 1.0]) == pytest.approx(
+        (0.5, 0.0, 1.0)
+    )  # clipped to a share's range
     centre, low, high = seed_summary("novels_perplexity", [10.0, 100.0, None, 1000.0])  # a missing seed is skipped
     assert centre == pytest.approx(100.0)
     assert low == pytest.approx(max(np.exp(np.log(100) - np.log(10) * half), 1.0))
@@ -129,5 +185,10 @@ def test_the_implant_rate_may_be_set_per_model():
         config_from_dict({"models": ["my/model"]})
     shared = config_from_dict({"models": ["smollm2-135m", "gemma3-270m"], "implant_lr": 1e-4})
     assert [shared.implant_lr_for(m) for m in shared.models] == [1e-4, 1e-4]
-    per_model = config_from_dict({"models": ["smollm2-135m", "gemma3-270m"], "implant_lr": {"smollm2-135m": 1e-4, "gemma3-270m": 2e-5, "other": 1}})
+    per_model = config_from_dict(
+        {
+            "models": ["smollm2-135m", "gemma3-270m"],
+            "implant_lr": {"smollm2-135m": 1e-4, "gemma3-270m": 2e-5, "other": 1},
+        }
+    )
     assert [per_model.implant_lr_for(m) for m in per_model.models] == [1e-4, 2e-5]

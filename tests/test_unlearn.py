@@ -117,5 +117,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(memorized, tmp_path):
         assert torch.equal(a, b)
     import pyarrow.parquet as pq
 
-    assert pq.read_table(tmp_path / "straight" / "epochs.parquet").equals(pq.read_table(tmp_path / "resumed" / "epochs.parquet"))
+    assert pq.read_table(tmp_path / "straight" / "epochs.parquet").equals(
+        pq.read_table(tmp_path / "resumed" / "epochs.parquet")
+    )
     assert run["finished"] and not (tmp_path / "resumed" / "checkpoint.pt").exists()

@@ -71,7 +71,12 @@ def test_perplexity_is_exp_of_the_mean_token_nll(bigram):
     assert metric(result, "text", "perplexity")["value"] == pytest.approx(math.sqrt(2 * 25), rel=1e-5)
 
 
-@given(st.lists(st.tuples(st.integers(0, 61), st.lists(st.integers(0, 61), min_size=1, max_size=4)), min_size=2, max_size=4), st.integers(0, 3))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 61), st.lists(st.integers(0, 61), min_size=1, max_size=4)), min_size=2, max_size=4
+    ),
+    st.integers(0, 3),
+)
 def test_total_nll_equals_the_sum_of_log_softmax_terms(choices, seed):
     """Property: every choice's NLL equals a plain sum over the bigram table."""
     loaded = bigram_model(MODEL, seed)
@@ -79,7 +84,9 @@ def test_total_nll_equals_the_sum_of_log_softmax_terms(choices, seed):
     logp = table - np.log(np.exp(table).sum(1, keepdims=True))
     words = lambda ids: " ".join(f"w{i}" for i in ids)  # noqa: E731
     for answer, (first, rest) in enumerate(choices):
-        item = ChoiceItem("q", tuple(words([first]) for _ in choices), tuple(" " + words(r) for _, r in choices), answer)
+        item = ChoiceItem(
+            "q", tuple(words([first]) for _ in choices), tuple(" " + words(r) for _, r in choices), answer
+        )
         row = evaluate_tasks(loaded, [Task("p", [item])], QUIET).items["p"].to_pylist()[0]
         ids = [first + 2, *(i + 2 for i in rest)]
         expected = -sum(logp[a, b] for a, b in zip(ids, ids[1:]))
@@ -133,19 +140,27 @@ def test_task_files_take_every_shape(tmp_path):
         "qa": [{"context": "w0", "answers": ["w1"]}],
         "text": [{"text": "w0 w1"}],
     }
-    kinds = {name: type(read_task_file(write(tmp_path / f"{name}.jsonl", rows)).items[0]) for name, rows in shapes.items()}
+    kinds = {
+        name: type(read_task_file(write(tmp_path / f"{name}.jsonl", rows)).items[0]) for name, rows in shapes.items()
+    }
     assert kinds == {"mc": ChoiceItem, "cloze": CompletionItem, "qa": AnswerItem, "text": TextItem}
     assert read_task_file(tmp_path / "mc.jsonl").items[0].id == "x"
 
 
-@pytest.mark.parametrize("lines, message", [
-    (['{"context": "a", "target": " b"}', "{not json"], "bad.jsonl:2: malformed JSON"),
-    (['{"context": "a", "choices": [" b", " c"], "answer": 2}'], "bad.jsonl:1: 'answer' must be the index"),
-    (['{"context": "a", "target": " b"}', '{"text": "a b"}'], "bad.jsonl:2: a text item in a file of completion items"),
-    (['{"prompt": "a"}'], "bad.jsonl:1: keys ['prompt'] match no item shape"),
-    (['{"context": "a", "answers": []}'], "bad.jsonl:1: 'answers' must be a non-empty list"),
-    ([""], "bad.jsonl: no items"),
-])
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (['{"context": "a", "target": " b"}', "{not json"], "bad.jsonl:2: malformed JSON"),
+        (['{"context": "a", "choices": [" b", " c"], "answer": 2}'], "bad.jsonl:1: 'answer' must be the index"),
+        (
+            ['{"context": "a", "target": " b"}', '{"text": "a b"}'],
+            "bad.jsonl:2: a text item in a file of completion items",
+        ),
+        (['{"prompt": "a"}'], "bad.jsonl:1: keys ['prompt'] match no item shape"),
+        (['{"context": "a", "answers": []}'], "bad.jsonl:1: 'answers' must be a non-empty list"),
+        ([""], "bad.jsonl: no items"),
+    ],
+)
 def test_malformed_task_files_name_the_line(tmp_path, lines, message):
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         read_task_file(write(tmp_path / "bad.jsonl", lines))

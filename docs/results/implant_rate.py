@@ -28,9 +28,17 @@ def main(model: str, rates: list[float]) -> None:
     novels = load_task("novels")
 
     def report(label: str) -> None:
-        forget, unseen = (memorization_table(loaded, *s, MemorizationOptions(n=0, k=0)).column("ma").to_numpy() for s in (sets.forget, sets.unseen))
-        ppl = evaluate_tasks(loaded, [novels], EvalOptions(limit=16, seed=0, progress=False)).primary()["novels_perplexity"]
-        print(f"{model} {label}: forget MA {forget.mean():.3f}, unseen MA {unseen.mean():.3f}, novels perplexity {ppl:.1f}", flush=True)
+        forget, unseen = (
+            memorization_table(loaded, *s, MemorizationOptions(n=0, k=0)).column("ma").to_numpy()
+            for s in (sets.forget, sets.unseen)
+        )
+        ppl = evaluate_tasks(loaded, [novels], EvalOptions(limit=16, seed=0, progress=False)).primary()[
+            "novels_perplexity"
+        ]
+        print(
+            f"{model} {label}: forget MA {forget.mean():.3f}, unseen MA {unseen.mean():.3f}, novels perplexity {ppl:.1f}",
+            flush=True,
+        )
 
     pretrained = cpu_copy(loaded.model)
     report("pretrained")

@@ -87,6 +87,7 @@ def extraction_likelihood(
     n: int,
     threads: int | None = None,
 ) -> F64: ...
+
 @final
 class IndexWriter:
     def __new__(cls, path: str | PathLike[str], overwrite: bool = False) -> IndexWriter: ...

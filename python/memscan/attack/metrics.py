@@ -21,7 +21,9 @@ def attack_metrics(member: np.ndarray, scores: dict[str, np.ndarray]) -> pa.Tabl
         fpr, tpr, _ = roc_curve(member, values)
         row = {"attack": name, "auc": float(roc_auc_score(member, values))}
         for target in LOW_FPRS:
-            row[f"tpr_at_{round(target * 100)}pct_fpr"] = float(tpr[fpr <= target].max()) if (fpr <= target).any() else 0.0
+            row[f"tpr_at_{round(target * 100)}pct_fpr"] = (
+                float(tpr[fpr <= target].max()) if (fpr <= target).any() else 0.0
+            )
         rows.append(row)
     return pa.Table.from_pylist(rows)
 
@@ -33,5 +35,7 @@ def roc_inputs(scores: pa.Table, attack: str) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_roc(scores: pa.Table, metrics: pa.Table, path: Path, title: str) -> None:
     """ROC curves of every attack in `metrics` (PNG)."""
-    curves = {f"{row['attack']} (AUC {row['auc']:.2f})": roc_inputs(scores, row["attack"]) for row in metrics.to_pylist()}
+    curves = {
+        f"{row['attack']} (AUC {row['auc']:.2f})": roc_inputs(scores, row["attack"]) for row in metrics.to_pylist()
+    }
     plot_roc_curves(curves, path, title)

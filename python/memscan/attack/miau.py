@@ -26,6 +26,7 @@ from memscan.model.forward import teacher_forced
 from memscan.model.interval import QUANTILES, Interval
 from memscan.model.loading import LoadedModel
 
+
 @dataclass(frozen=True)
 class AttackOptions:
     reference_share: float = 0.5  # of the unseen set, held by the attacker as known non-members
@@ -85,7 +86,9 @@ def run_attack(
     reference_seqs = [np.asarray(unseen_seqs[i], np.uint32) for i in reference]
 
     everyone = pool + reference_seqs
-    stats = teacher_forced(loaded, everyone, options.batch_size, progress("scoring", len(everyone)) if progress else None)
+    stats = teacher_forced(
+        loaded, everyone, options.batch_size, progress("scoring", len(everyone)) if progress else None
+    )
     all_g = np.array([s.memorization_accuracy for s in stats])
     all_loss = np.array([s.loss for s in stats])
     cut = len(pool)
@@ -108,16 +111,27 @@ def run_attack(
         "precision": float(member[flagged].mean()) if flagged.any() else None,
         "recall": float(flagged[member].mean()) if member.any() else None,
     }
-    table = pa.table({"id": pa.array(ids, pa.string()), "member": pa.array(member), "g": pa.array(g), **{k: pa.array(v) for k, v in scores.items()}})
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "member": pa.array(member),
+            "g": pa.array(g),
+            **{k: pa.array(v) for k, v in scores.items()},
+        }
+    )
     return AttackResult(table, attack_metrics(member, scores), outlier_rule, interval)
 
 
-def _calibrated(loaded, everyone: list[np.ndarray], g: np.ndarray, loss: np.ndarray, cut: int, options: AttackOptions, progress) -> np.ndarray:
+def _calibrated(
+    loaded, everyone: list[np.ndarray], g: np.ndarray, loss: np.ndarray, cut: int, options: AttackOptions, progress
+) -> np.ndarray:
     """MIAU on (score - mean score of the sequence's neighbours), for g and the loss;
     everyone[:cut] are the candidates, the rest the attacker's reference."""
     rng = np.random.default_rng(options.seed + 1)
     copies = [c for s in everyone for c in neighbours_of(s, options.neighbours, options.swap_share, rng)]
-    stats = teacher_forced(loaded, copies, options.batch_size, progress("neighbours", len(copies)) if progress else None)
+    stats = teacher_forced(
+        loaded, copies, options.batch_size, progress("neighbours", len(copies)) if progress else None
+    )
     n_g = np.array([s.memorization_accuracy for s in stats]).reshape(len(everyone), options.neighbours).mean(1)
     n_loss = np.array([s.loss for s in stats]).reshape(len(everyone), options.neighbours).mean(1)
     calibrated_g, calibrated_loss = g - n_g, loss - n_loss

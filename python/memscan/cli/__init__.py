@@ -14,7 +14,14 @@ def main():
 
 
 for command in (
-    index.index, score.score, model.memorization, model.attack, model.unlearn, eval_commands.eval_command,
-    experiment.demo, experiment.scan_demo, experiment.sweep,
+    index.index,
+    score.score,
+    model.memorization,
+    model.attack,
+    model.unlearn,
+    eval_commands.eval_command,
+    experiment.demo,
+    experiment.scan_demo,
+    experiment.sweep,
 ):
     main.add_command(command)

@@ -19,9 +19,17 @@ def _task_names(values: tuple[str, ...]) -> list[str]:
 @click.command("eval")
 @click.argument("model", default=DEFAULT_MODEL)
 @options.output("Folder to create for utility.parquet/.csv/.md and the per-item tables.")
-@click.option("--tasks", "task_values", multiple=True, default=[",".join(PAPER_SUITE)], show_default=True,
-              help="Comma-separated: built-in names, JSONL task files, or lm-eval:<task>.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Items per task, drawn with --seed [default: all].")
+@click.option(
+    "--tasks",
+    "task_values",
+    multiple=True,
+    default=[",".join(PAPER_SUITE)],
+    show_default=True,
+    help="Comma-separated: built-in names, JSONL task files, or lm-eval:<task>.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Items per task, drawn with --seed [default: all]."
+)
 @options.seed
 @options.tokenizer(None, "Tokenizer folder or hub id [default: the model's].")
 @options.device

@@ -27,7 +27,9 @@ def index():
 @options.text_field
 @options.id_field
 @click.option("--split-lines", is_flag=True, help="Plain text: one document per non-empty line instead of per file.")
-@click.option("--shard-tokens", type=click.IntRange(min=1), default=None, help="Tokens per shard (default 2^30; bounds memory).")
+@click.option(
+    "--shard-tokens", type=click.IntRange(min=1), default=None, help="Tokens per shard (default 2^30; bounds memory)."
+)
 @options.threads
 @options.overwrite
 def index_build(inputs, out, tokenizer, text_field, id_field, split_lines, shard_tokens, threads, overwrite):
@@ -36,10 +38,20 @@ def index_build(inputs, out, tokenizer, text_field, id_field, split_lines, shard
     tok = load_tokenizer(tokenizer)
     with tqdm(desc="indexing", unit=" tok", unit_scale=True, file=sys.stderr) as bar:
         built = build_index(
-            inputs, out, tok, text_field=text_field, id_field=id_field, split_lines=split_lines,
-            shard_tokens=shard_tokens, threads=threads, overwrite=overwrite, progress=lambda docs, tokens: bar.update(tokens),
+            inputs,
+            out,
+            tok,
+            text_field=text_field,
+            id_field=id_field,
+            split_lines=split_lines,
+            shard_tokens=shard_tokens,
+            threads=threads,
+            overwrite=overwrite,
+            progress=lambda docs, tokens: bar.update(tokens),
         )
-    click.echo(f"indexed {built.n_documents} documents, {built.n_tokens} tokens into {out} ({built.size_bytes / 2**20:.1f} MiB)")
+    click.echo(
+        f"indexed {built.n_documents} documents, {built.n_tokens} tokens into {out} ({built.size_bytes / 2**20:.1f} MiB)"
+    )
 
 
 @index.command("info")
@@ -54,6 +66,8 @@ def index_info(directory, verify):
     click.echo(f"  documents  {idx.n_documents}")
     click.echo(f"  tokens     {idx.n_tokens}")
     click.echo(f"  shards     {len(h['shards'])}")
-    click.echo(f"  size       {idx.size_bytes / 2**20:.1f} MiB ({idx.size_bytes / max(idx.n_tokens, 1):.2f} bytes per token)")
+    click.echo(
+        f"  size       {idx.size_bytes / 2**20:.1f} MiB ({idx.size_bytes / max(idx.n_tokens, 1):.2f} bytes per token)"
+    )
     click.echo(f"  tokenizer  {tok.get('name')} (sha256 {str(tok.get('sha256'))[:12]}…)")
     click.echo(f"  checksums  {'verified' if verify else 'not checked'}")

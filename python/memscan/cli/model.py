@@ -48,7 +48,9 @@ class ModelInputs:
         check_sequences(*unseen, n, "unseen")
         check_unseen_count(len(unseen[1]))  # before any scoring, so a small set costs no model time
         check_disjoint(forget, unseen)
-        click.echo(f"{loaded.name} on {loaded.device}: {len(forget[1])} forget and {len(unseen[1])} unseen sequences", err=True)
+        click.echo(
+            f"{loaded.name} on {loaded.device}: {len(forget[1])} forget and {len(unseen[1])} unseen sequences", err=True
+        )
         return loaded, forget, unseen
 
 
@@ -56,11 +58,25 @@ def model_inputs(command):
     """The options every model command takes, handed to it as one `inputs: ModelInputs`."""
     decorators = [
         click.argument("model", default=DEFAULT_MODEL),
-        click.option("--forget", "forget_path", required=True, type=click.Path(path_type=Path), help="Forget set (JSONL/txt/Parquet; text or token ids)."),
-        click.option("--unseen", "unseen_path", required=True, type=click.Path(path_type=Path), help="Unseen sequences of the same source (>= 20)."),
+        click.option(
+            "--forget",
+            "forget_path",
+            required=True,
+            type=click.Path(path_type=Path),
+            help="Forget set (JSONL/txt/Parquet; text or token ids).",
+        ),
+        click.option(
+            "--unseen",
+            "unseen_path",
+            required=True,
+            type=click.Path(path_type=Path),
+            help="Unseen sequences of the same source (>= 20).",
+        ),
         options.tokenizer(None, "Tokenizer folder or hub id [default: the model's]."),
         options.device,
-        click.option("--max-tokens", type=click.IntRange(min=2), default=None, help="Cut every sequence to this many tokens."),
+        click.option(
+            "--max-tokens", type=click.IntRange(min=2), default=None, help="Cut every sequence to this many tokens."
+        ),
         options.text_field,
         options.id_field,
     ]
@@ -75,18 +91,38 @@ def model_inputs(command):
     return with_inputs
 
 
-g_score = click.option("--score", "g_score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g.")
+g_score = click.option(
+    "--score", "g_score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g."
+)
 
 
 @click.command()
 @model_inputs
 @options.output("Folder to create for the per-sequence tables and the report.")
 @click.option("--n", type=click.IntRange(min=0), default=10, show_default=True, help="EL_n's n (0 skips EL).")
-@click.option("--k", type=click.IntRange(min=0), default=32, show_default=True, help="Prompt length of k-extractability (0 skips it).")
+@click.option(
+    "--k",
+    type=click.IntRange(min=0),
+    default=32,
+    show_default=True,
+    help="Prompt length of k-extractability (0 skips it).",
+)
 @g_score
 @options.fixed_interval
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help="Match the k-prompt generations against this corpus index.")
-@click.option("--corpus-k", type=click.IntRange(min=1), default=32, show_default=True, help="Span length that counts as a corpus match.")
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Match the k-prompt generations against this corpus index.",
+)
+@click.option(
+    "--corpus-k",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Span length that counts as a corpus match.",
+)
 @options.batch_size
 @options.overwrite
 def memorization(inputs: ModelInputs, out, n, k, g_score, fixed, index_dir, corpus_k, batch_size, overwrite):
@@ -105,7 +141,10 @@ def memorization(inputs: ModelInputs, out, n, k, g_score, fixed, index_dir, corp
         index.check_tokenizer(LoadedTokenizer(loaded.name, loaded.tokenizer.backend_tokenizer).identity())
     memorization_options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k)
     with options.progress_bars() as progress:
-        tables = {name: memorization_table(loaded, *data, memorization_options, index, progress) for name, data in (("forget", forget), ("unseen", unseen))}
+        tables = {
+            name: memorization_table(loaded, *data, memorization_options, index, progress)
+            for name, data in (("forget", forget), ("unseen", unseen))
+        }
     g_name = g_column(g_score, n)
     interval = fit_interval(tables["unseen"].column(g_name).to_numpy(), tuple(fixed) if fixed else None)
     quality = forgetting_quality(tables["forget"].column(g_name).to_numpy(), interval)
@@ -125,8 +164,20 @@ def memorization(inputs: ModelInputs, out, n, k, g_score, fixed, index_dir, corp
 @click.command()
 @model_inputs
 @options.output("Folder to create for the attack's scores, metrics and ROC plot.")
-@click.option("--neighbours", type=click.IntRange(min=0), default=4, show_default=True, help="Perturbed neighbours per sequence for calibrated MIAU (0 skips it).")
-@click.option("--reference-share", type=click.FloatRange(0.1, 0.9), default=0.5, show_default=True, help="Share of the unseen set the attacker holds as known non-members.")
+@click.option(
+    "--neighbours",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Perturbed neighbours per sequence for calibrated MIAU (0 skips it).",
+)
+@click.option(
+    "--reference-share",
+    type=click.FloatRange(0.1, 0.9),
+    default=0.5,
+    show_default=True,
+    help="Share of the unseen set the attacker holds as known non-members.",
+)
 @options.seed
 @options.batch_size
 @options.overwrite
@@ -136,18 +187,27 @@ def attack(inputs: ModelInputs, out, neighbours, reference_share, seed, batch_si
 
     io.check_new(out, overwrite)
     loaded, forget, unseen = inputs.load(0)
-    attack_options = AttackOptions(reference_share=reference_share, neighbours=neighbours, seed=seed, batch_size=batch_size)
+    attack_options = AttackOptions(
+        reference_share=reference_share, neighbours=neighbours, seed=seed, batch_size=batch_size
+    )
     with options.progress_bars() as progress:
         result = run_attack(loaded, forget, unseen, attack_options, progress)
     io.make_output_dir(out, overwrite)
     io.write_parquet(result.scores, out / "scores.parquet")
     io.write_text(result.metrics.to_pandas().to_csv(index=False), out / "metrics.csv")
-    summary = {"model": inputs.model, "metrics": result.metrics.to_pylist(), "outlier_rule": result.outlier_rule, "reference_interval": result.interval.to_dict()}
+    summary = {
+        "model": inputs.model,
+        "metrics": result.metrics.to_pylist(),
+        "outlier_rule": result.outlier_rule,
+        "reference_interval": result.interval.to_dict(),
+    }
     io.write_text(json.dumps(summary, indent=2), out / "summary.json")
     plot_roc(result.scores, result.metrics, out / "roc.png", f"MIAU against {inputs.model}")
     click.echo(result.metrics.to_pandas().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     rule = result.outlier_rule
-    click.echo(f"outlier rule (g outside the reference interval): {rule['flagged']} flagged, precision {rule['precision']}, recall {rule['recall']}")
+    click.echo(
+        f"outlier rule (g outside the reference interval): {rule['flagged']} flagged, precision {rule['precision']}, recall {rule['recall']}"
+    )
     click.echo(f"wrote {out}/scores.parquet, metrics.csv, summary.json, roc.png")
 
 
@@ -162,19 +222,47 @@ def _gamma(ctx, param, value: str) -> float | None:
 @model_inputs
 @options.output("Folder to create (or to resume an unfinished run in).")
 @click.option("--method", type=click.Choice(METHODS), required=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, show_default=True, help="Adam learning rate.")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, show_default=True, help="Adam learning rate."
+)
 @click.option("--betas", type=float, nargs=2, default=(0.9, 0.98), show_default=True)
 @click.option("--max-epochs", type=click.IntRange(min=0), default=20, show_default=True)
-@click.option("--gamma", default="0.7", show_default=True, callback=_gamma, help="SGA ascends on g >= gamma; 'hi' uses the interval's upper end.")
-@click.option("--lambda", "lam", type=float, default=3.0, show_default=True, help="TA: theta_0 - lambda (theta_ft - theta_0).")
-@click.option("--tau-switch", type=float, default=0.5, show_default=True, help="TAU: SGA until mean g falls below this, then TA.")
+@click.option(
+    "--gamma",
+    default="0.7",
+    show_default=True,
+    callback=_gamma,
+    help="SGA ascends on g >= gamma; 'hi' uses the interval's upper end.",
+)
+@click.option(
+    "--lambda", "lam", type=float, default=3.0, show_default=True, help="TA: theta_0 - lambda (theta_ft - theta_0)."
+)
+@click.option(
+    "--tau-switch", type=float, default=0.5, show_default=True, help="TAU: SGA until mean g falls below this, then TA."
+)
 @click.option("--tau-lambda", "tau_lam", type=float, default=1.0, show_default=True)
-@click.option("--score", "score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g.")
-@click.option("--n", type=click.IntRange(min=1), default=10, show_default=True, help="EL_n's n when EL is g or tracked.")
+@click.option(
+    "--score", "score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g."
+)
+@click.option(
+    "--n", type=click.IntRange(min=1), default=10, show_default=True, help="EL_n's n when EL is g or tracked."
+)
 @click.option("--track-el", is_flag=True, help="GA also waits for mean EL_n below its unseen mean.")
 @options.fixed_interval
-@click.option("--micro-batch", type=click.IntRange(min=1), default=8, show_default=True, help="Sequences per forward pass (gradients add up to one update).")
-@click.option("--max-ce", type=float, default=100.0, show_default=True, help="Stop when the mean token CE exceeds this (exploding).")
+@click.option(
+    "--micro-batch",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Sequences per forward pass (gradients add up to one update).",
+)
+@click.option(
+    "--max-ce",
+    type=float,
+    default=100.0,
+    show_default=True,
+    help="Stop when the mean token CE exceeds this (exploding).",
+)
 @options.seed
 def unlearn(inputs: ModelInputs, out, fixed, **settings):
     """Unlearn the forget set from MODEL with GA, SGA, TA or TAU; writes OUT/model, epochs.parquet, run.json."""
@@ -183,7 +271,16 @@ def unlearn(inputs: ModelInputs, out, fixed, **settings):
     config = UnlearnConfig(**{**settings, "betas": tuple(settings["betas"])})
     loaded, forget, unseen = inputs.load(config.n if config.uses_el else 0)
     identity = {"model": str(inputs.model), "tokenizer": inputs.tokenizer, "max_tokens": inputs.max_tokens}
-    run = run_unlearning(loaded, forget, unseen[1], config, out, tuple(fixed) if fixed else None, identity, log=lambda m: click.echo(m, err=True))
+    run = run_unlearning(
+        loaded,
+        forget,
+        unseen[1],
+        config,
+        out,
+        tuple(fixed) if fixed else None,
+        identity,
+        log=lambda m: click.echo(m, err=True),
+    )
     final = run["final"]
     click.echo(
         f"{config.method}: {run['reason']} after {run['updates']} updates\n"

@@ -31,8 +31,14 @@ class Memscan(click.Group):
 def output(help_text: str, default: Path | None = None, required: bool = True):
     """-o/--output: the file or folder a command creates."""
     return click.option(
-        "-o", "--output", "out", required=required and default is None, default=default, show_default=default is not None,
-        type=click.Path(path_type=Path), help=help_text,
+        "-o",
+        "--output",
+        "out",
+        required=required and default is None,
+        default=default,
+        show_default=default is not None,
+        type=click.Path(path_type=Path),
+        help=help_text,
     )
 
 
@@ -40,15 +46,26 @@ def tokenizer(default: str | None, help_text: str):
     return click.option("--tokenizer", default=default, show_default=default is not None, help=help_text)
 
 
-threads = click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores).")
+threads = click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores)."
+)
 overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing output.")
-text_field = click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
+text_field = click.option(
+    "--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text."
+)
 id_field = click.option("--id-field", default="id", show_default=True, help="Field holding each record's id.")
 seed = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
-batch_size = click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Sequences per forward pass.")
+batch_size = click.option(
+    "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Sequences per forward pass."
+)
 device = click.option("--device", default=None, help="cuda, mps or cpu [default: the best available].")
 fixed_interval = click.option(
-    "--interval", "fixed", type=float, nargs=2, default=None, help="Fix the acceptable interval instead of the unseen 2.5%/97.5% quantiles."
+    "--interval",
+    "fixed",
+    type=float,
+    nargs=2,
+    default=None,
+    help="Fix the acceptable interval instead of the unseen 2.5%/97.5% quantiles.",
 )
 
 

@@ -20,12 +20,22 @@ from memscan.scan.tokenizer import DEFAULT_TOKENIZER, load_tokenizer
 
 @click.command()
 @click.argument("input_path", metavar="INPUT")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Score free generations against this corpus index.")
+@click.option(
+    "--index", "index_dir", type=click.Path(path_type=Path), help="Score free generations against this corpus index."
+)
 @click.option("--references", type=str, help="Score aligned pairs against these references (same id, or same order).")
 @options.output("Parquet file to write [default: INPUT stem + .scores.parquet].", required=False)
 @click.option("--jsonl", is_flag=True, help="Also write the table as JSONL beside the Parquet file.")
-@click.option("--k", type=click.IntRange(min=1), default=32, show_default=True, help="Span length that counts as a corpus match.")
-@click.option("--n", type=click.IntRange(min=0), default=10, show_default=True, help="n of the n-gram overlap for pairs (0: skip).")
+@click.option(
+    "--k", type=click.IntRange(min=1), default=32, show_default=True, help="Span length that counts as a corpus match."
+)
+@click.option(
+    "--n",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="n of the n-gram overlap for pairs (0: skip).",
+)
 @options.tokenizer(None, "Tokenizer [default: the index's, else smollm2-135m].")
 @options.text_field
 @options.id_field

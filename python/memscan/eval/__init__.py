@@ -12,4 +12,14 @@ from memscan.eval.scorers import EvalOptions
 from memscan.eval.tasks import PAPER_SUITE, Task, load_task
 from memscan.eval.writing import utility_table, write_utility
 
-__all__ = ["PAPER_SUITE", "EvalOptions", "Task", "UtilityResult", "evaluate_tasks", "load_task", "resolve_tasks", "utility_table", "write_utility"]
+__all__ = [
+    "PAPER_SUITE",
+    "EvalOptions",
+    "Task",
+    "UtilityResult",
+    "evaluate_tasks",
+    "load_task",
+    "resolve_tasks",
+    "utility_table",
+    "write_utility",
+]

@@ -31,17 +31,23 @@ class UtilityResult:
         return {f"{r['task']}_{r['metric']}": r["value"] for r in self.metrics.to_pylist() if r["primary"]}
 
 
-def evaluate_tasks(loaded: LoadedModel, tasks: Sequence[Task], options: EvalOptions = EvalOptions(), harness: Sequence[str] = ()) -> UtilityResult:
+def evaluate_tasks(
+    loaded: LoadedModel, tasks: Sequence[Task], options: EvalOptions = EvalOptions(), harness: Sequence[str] = ()
+) -> UtilityResult:
     """Every task's metrics; `harness` names lm-evaluation-harness tasks (lm-eval:<task>)."""
     metrics, per_item = [], {}
     for task in tasks:
         items = subsample(task.items, options.limit, options.seed)
         kind = type(items[0])
-        with tqdm(total=work(items), desc=task.name, unit=" row", file=sys.stderr, leave=False, disable=not options.progress) as bar:
+        with tqdm(
+            total=work(items), desc=task.name, unit=" row", file=sys.stderr, leave=False, disable=not options.progress
+        ) as bar:
             rows, task_metrics = SCORERS[kind](loaded, items, options, bar)
         per_item[task.name] = pa.Table.from_pylist(rows)
         for m in task_metrics:
-            metrics.append({"task": task.name, **m, "items_total": len(task.items), "primary": m["metric"] == PRIMARY_METRIC[kind]})
+            metrics.append(
+                {"task": task.name, **m, "items_total": len(task.items), "primary": m["metric"] == PRIMARY_METRIC[kind]}
+            )
     if harness:
         metrics += run_lm_eval(loaded, list(harness), options.limit, options.batch_size)
     return UtilityResult(pa.Table.from_pylist(metrics), per_item)

@@ -38,7 +38,9 @@ def run_lm_eval(loaded: LoadedModel, names: list[str], limit: int | None, batch_
     try:
         output = lm_eval.simple_evaluate(model=harness_model, tasks=tasks, limit=limit)
     except Exception as e:  # the harness raises many kinds: unknown task, no network, ...
-        raise UserError(f"lm-evaluation-harness failed on {', '.join(tasks)}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise UserError(
+            f"lm-evaluation-harness failed on {', '.join(tasks)}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
     rows = []
     for task in tasks:
         results = output["results"].get(task, {})
@@ -49,8 +51,16 @@ def run_lm_eval(loaded: LoadedModel, names: list[str], limit: int | None, batch_
                 continue
             stderr = results.get(f"{metric}_stderr,{_filter}")
             half = Z95 * stderr if isinstance(stderr, (int, float)) else float("nan")
-            rows.append({
-                "task": PREFIX + task, "metric": metric, "value": float(value), "ci_low": value - half, "ci_high": value + half,
-                "items": items, "items_total": output.get("n-samples", {}).get(task, {}).get("original"), "primary": metric == "acc",
-            })
+            rows.append(
+                {
+                    "task": PREFIX + task,
+                    "metric": metric,
+                    "value": float(value),
+                    "ci_low": value - half,
+                    "ci_high": value + half,
+                    "items": items,
+                    "items_total": output.get("n-samples", {}).get(task, {}).get("original"),
+                    "primary": metric == "acc",
+                }
+            )
     return rows

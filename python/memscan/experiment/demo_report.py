@@ -12,10 +12,18 @@ if TYPE_CHECKING:
     from memscan.experiment.demo import DemoResult
 
 COLUMNS = [
-    ("method", "method", "{}"), ("updates", "updates", "{}"), ("above", "above hi", "{}"), ("below", "below lo", "{}"),
-    ("mean_g", "mean g", "{:.3f}"), ("std_g", "std g", "{:.3f}"), ("average_success", "mean < mu_u", "{}"),
-    ("miau_auc", "MIAU AUC", "{:.2f}"), ("miau_neighbour_auc", "MIAU-nb AUC", "{:.2f}"), ("loss_attack_auc", "LOSS AUC", "{:.2f}"),
-    ("heldout_perplexity", "held-out ppl", "{:.2f}"), ("unlearn_seconds", "wall s", "{:.0f}"),
+    ("method", "method", "{}"),
+    ("updates", "updates", "{}"),
+    ("above", "above hi", "{}"),
+    ("below", "below lo", "{}"),
+    ("mean_g", "mean g", "{:.3f}"),
+    ("std_g", "std g", "{:.3f}"),
+    ("average_success", "mean < mu_u", "{}"),
+    ("miau_auc", "MIAU AUC", "{:.2f}"),
+    ("miau_neighbour_auc", "MIAU-nb AUC", "{:.2f}"),
+    ("loss_attack_auc", "LOSS AUC", "{:.2f}"),
+    ("heldout_perplexity", "held-out ppl", "{:.2f}"),
+    ("unlearn_seconds", "wall s", "{:.0f}"),
 ]
 
 
@@ -39,9 +47,13 @@ def _findings(rows: list[dict], k: int) -> list[str]:
         )
     hidden = [r["method"].upper() for r in methods if r["average_success"] and r["outside"] > 0]
     if hidden:
-        out.append(f"- Average-based success hides per-sequence failures in: {', '.join(hidden)} (mean below mu_u, yet sequences outside the interval).")
+        out.append(
+            f"- Average-based success hides per-sequence failures in: {', '.join(hidden)} (mean below mu_u, yet sequences outside the interval)."
+        )
     best = min(methods, key=lambda r: (r["outside"], abs(r["miau_auc"] - 0.5)))
-    out.append(f"- Fewest sequences outside the interval (ties broken by MIAU AUC closest to 0.5): {best['method'].upper()} ({best['outside']} outside).")
+    out.append(
+        f"- Fewest sequences outside the interval (ties broken by MIAU AUC closest to 0.5): {best['method'].upper()} ({best['outside']} outside)."
+    )
     return out
 
 
@@ -51,39 +63,41 @@ def demo_report(result: DemoResult) -> str:
     implanted_ma = result.forget_scores["implanted"].column("ma").to_numpy()
     by_level = {r: implanted_ma[np.asarray(repeats) == r].mean() for r in sorted(set(repeats))}
     spread = ", ".join(f"x{r}: {v:.2f}" for r, v in by_level.items())
-    return "\n".join([
-        "# memscan demo: implant, measure and unlearn memorized passages",
-        "",
-        f"Model: {settings.model} (fp32, CPU unless CUDA is present). Data: King James Bible paragraphs, first "
-        f"{settings.tokens} tokens each; {settings.forget_size} forget, {settings.unseen_size} unseen, "
-        f"{settings.heldout_size} held-out, disjoint, drawn with seed {settings.seed}.",
-        "",
-        "## Implanting",
-        f"Fine-tuned on the forget set with repeat counts {sorted(set(repeats))} (AdamW lr {settings.implant_lr}). "
-        f"Mean MA of the forget set before: {np.mean(result.implanted.pretrained_ma):.3f}; after, by repeat count: {spread}.",
-        "",
-        "## The interval",
-        f"From {interval.n_unseen} unseen passages on the implanted model: [{interval.lo:.3f}, {interval.hi:.3f}] "
-        f"(2.5% / 97.5% quantiles), mu_u = {interval.mu_u:.3f}. g = memorization accuracy (MA).",
-        "",
-        "## Comparison",
-        f"Each method starts from the implanted model with the authors' defaults (Adam lr 5e-5, betas (0.9, 0.98), one "
-        f"full-batch update per epoch, at most {settings.max_epochs} epochs; SGA gamma 0.7; TA lambda 3; TAU switch 0.5, "
-        f"lambda 1). MIAU: forget set vs half the unseen set, the other half held by the attacker as reference; "
-        f"{settings.neighbours} swap-neighbours per sequence for the calibrated form. AUC 0.5 means nothing leaks.",
-        "",
-        _table(rows),
-        "",
-        "## What happened",
-        *_findings(rows, settings.k),
-        "",
-        "![per-sequence g](per_sequence.png)",
-        "",
-        "![g through the epochs](epochs.png)",
-        "",
-        "![MIAU ROC](miau_roc.png)",
-        "",
-        f"Finished in {seconds:.0f} s. Tables: `comparison.parquet` / `.csv`, `forget_scores.parquet` (per sequence and model), "
-        "`epochs_<method>.parquet` (per sequence and epoch).",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# memscan demo: implant, measure and unlearn memorized passages",
+            "",
+            f"Model: {settings.model} (fp32, CPU unless CUDA is present). Data: King James Bible paragraphs, first "
+            f"{settings.tokens} tokens each; {settings.forget_size} forget, {settings.unseen_size} unseen, "
+            f"{settings.heldout_size} held-out, disjoint, drawn with seed {settings.seed}.",
+            "",
+            "## Implanting",
+            f"Fine-tuned on the forget set with repeat counts {sorted(set(repeats))} (AdamW lr {settings.implant_lr}). "
+            f"Mean MA of the forget set before: {np.mean(result.implanted.pretrained_ma):.3f}; after, by repeat count: {spread}.",
+            "",
+            "## The interval",
+            f"From {interval.n_unseen} unseen passages on the implanted model: [{interval.lo:.3f}, {interval.hi:.3f}] "
+            f"(2.5% / 97.5% quantiles), mu_u = {interval.mu_u:.3f}. g = memorization accuracy (MA).",
+            "",
+            "## Comparison",
+            f"Each method starts from the implanted model with the authors' defaults (Adam lr 5e-5, betas (0.9, 0.98), one "
+            f"full-batch update per epoch, at most {settings.max_epochs} epochs; SGA gamma 0.7; TA lambda 3; TAU switch 0.5, "
+            f"lambda 1). MIAU: forget set vs half the unseen set, the other half held by the attacker as reference; "
+            f"{settings.neighbours} swap-neighbours per sequence for the calibrated form. AUC 0.5 means nothing leaks.",
+            "",
+            _table(rows),
+            "",
+            "## What happened",
+            *_findings(rows, settings.k),
+            "",
+            "![per-sequence g](per_sequence.png)",
+            "",
+            "![g through the epochs](epochs.png)",
+            "",
+            "![MIAU ROC](miau_roc.png)",
+            "",
+            f"Finished in {seconds:.0f} s. Tables: `comparison.parquet` / `.csv`, `forget_scores.parquet` (per sequence and model), "
+            "`epochs_<method>.parquet` (per sequence and epoch).",
+            "",
+        ]
+    )

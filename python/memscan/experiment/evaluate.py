@@ -30,10 +30,14 @@ class ModelEvaluation:
     attack: AttackResult
 
 
-def evaluate_model(loaded: LoadedModel, sets: PassageSets, interval: Interval, settings: EvaluationSettings, name: str) -> ModelEvaluation:
+def evaluate_model(
+    loaded: LoadedModel, sets: PassageSets, interval: Interval, settings: EvaluationSettings, name: str
+) -> ModelEvaluation:
     table = memorization_table(loaded, *sets.forget, MemorizationOptions(n=0, k=settings.k))
     quality = forgetting_quality(table.column("ma").to_numpy(), interval)
-    attack = run_attack(loaded, sets.forget, sets.unseen, AttackOptions(neighbours=settings.neighbours, seed=settings.seed))
+    attack = run_attack(
+        loaded, sets.forget, sets.unseen, AttackOptions(neighbours=settings.neighbours, seed=settings.seed)
+    )
     auc = {r["attack"]: r for r in attack.metrics.to_pylist()}
     row = {
         "method": name,
@@ -44,7 +48,9 @@ def evaluate_model(loaded: LoadedModel, sets: PassageSets, interval: Interval, s
         "std_g": quality.std,
         "gap_to_mu_u": quality.gap_to_mu_u,
         "average_success": quality.average_success,
-        f"extractable_{settings.k}": int(np.sum(table.column(f"extractable_{settings.k}").to_numpy(zero_copy_only=False))),
+        f"extractable_{settings.k}": int(
+            np.sum(table.column(f"extractable_{settings.k}").to_numpy(zero_copy_only=False))
+        ),
         "miau_auc": auc["miau"]["auc"],
         "miau_tpr_at_1pct_fpr": auc["miau"]["tpr_at_1pct_fpr"],
         "miau_tpr_at_10pct_fpr": auc["miau"]["tpr_at_10pct_fpr"],

@@ -29,7 +29,14 @@ def spread_repeats(count: int, levels: Sequence[int] = DEFAULT_REPEATS) -> list[
     return [levels[i % len(levels)] for i in range(count)]
 
 
-def implant(loaded: LoadedModel, sequences: Sequence[np.ndarray], repeats: Sequence[int], lr: float = 3e-4, micro_batch: int = 8, progress=None) -> list[float]:
+def implant(
+    loaded: LoadedModel,
+    sequences: Sequence[np.ndarray],
+    repeats: Sequence[int],
+    lr: float = 3e-4,
+    micro_batch: int = 8,
+    progress=None,
+) -> list[float]:
     """Fine-tune in place; returns the mean token CE of each epoch's batch before its update."""
     optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=lr, weight_decay=0.0)
     losses = []
@@ -53,7 +60,9 @@ class ImplantedPassages:
     interval: Interval  # from the unseen passages, on the implanted model
 
 
-def implant_passages(loaded: LoadedModel, sizes: PassageSizes, seed: int, lr: float, progress=None) -> ImplantedPassages:
+def implant_passages(
+    loaded: LoadedModel, sizes: PassageSizes, seed: int, lr: float, progress=None
+) -> ImplantedPassages:
     """Draw the sets, implant the forget set in place (repeats 1/2/4/8), learn the interval."""
     sets = kjv_passages(loaded, sizes, seed)
     repeats = spread_repeats(sizes.forget)

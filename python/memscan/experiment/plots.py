@@ -10,7 +10,13 @@ from memscan.plotting import plot_roc_curves, pyplot
 
 
 def _shade(ax, interval: Interval) -> None:
-    ax.axhspan(interval.lo, interval.hi, color="tab:green", alpha=0.15, label=f"interval [{interval.lo:.2f}, {interval.hi:.2f}]")
+    ax.axhspan(
+        interval.lo,
+        interval.hi,
+        color="tab:green",
+        alpha=0.15,
+        label=f"interval [{interval.lo:.2f}, {interval.hi:.2f}]",
+    )
     ax.axhline(interval.mu_u, color="tab:green", linestyle="--", linewidth=1, label=f"mu_u {interval.mu_u:.2f}")
 
 
@@ -26,9 +32,15 @@ def plot_per_sequence(g_by_model: dict[str, np.ndarray], repeats, interval: Inte
         jitter = rng.uniform(-0.18, 0.18, size=len(g))
         for level, colour in zip(levels, colours):
             chosen = np.asarray(repeats) == level
-            ax.scatter(x + jitter[chosen], g[chosen], color=colour, s=18, label=f"implanted x{level}" if x == 0 else None)
+            ax.scatter(
+                x + jitter[chosen], g[chosen], color=colour, s=18, label=f"implanted x{level}" if x == 0 else None
+            )
     ax.set_xticks(range(len(g_by_model)), list(g_by_model))
-    ax.set(ylabel="g = memorization accuracy", title="Forget set, per sequence: before and after unlearning", ylim=(-0.02, 1.02))
+    ax.set(
+        ylabel="g = memorization accuracy",
+        title="Forget set, per sequence: before and after unlearning",
+        ylim=(-0.02, 1.02),
+    )
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

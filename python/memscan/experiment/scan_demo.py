@@ -57,7 +57,9 @@ def _builtin_index(tokenizer, threads) -> CorpusIndex:
             click.echo(f"rebuilding the cached index at {path} ({e})", err=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tqdm(desc="indexing the KJV", unit=" tok", unit_scale=True, file=sys.stderr) as bar:
-        return build_index(["kjv"], path, tokenizer, threads=threads, overwrite=True, progress=lambda d, t: bar.update(t))
+        return build_index(
+            ["kjv"], path, tokenizer, threads=threads, overwrite=True, progress=lambda d, t: bar.update(t)
+        )
 
 
 PASSAGE_WORDS = 60
@@ -85,7 +87,9 @@ def demo_texts() -> dict[str, str]:
         texts[f"edited:{name}"] = edit_every_sixth_word(_find(paragraphs, phrase))
     quoted = _find(paragraphs, PASSAGES["john-3-16"])
     verse = quoted[quoted.index("For God so loved") :].split(". ")[0] + "."
-    texts["quote-in-new-text"] = f"Asked for a single line to carry into the new year, she wrote: {verse} Then she closed the notebook."
+    texts["quote-in-new-text"] = (
+        f"Asked for a single line to carry into the new year, she wrote: {verse} Then she closed the notebook."
+    )
     texts.update({f"new:{k}": v for k, v in NEW_TEXTS.items()})
     return texts
 
@@ -131,4 +135,6 @@ def run_demo(out: Path, threads: int | None = None, overwrite: bool = False) -> 
         ]
     )
     io.write_text(report, out / "report.md")
-    click.echo(f"\n{scan_text}\n\n{pairs_text}\n\nwrote {out}/report.md, scan.parquet, scan.jsonl, pairs.parquet ({elapsed:.1f} s)")
+    click.echo(
+        f"\n{scan_text}\n\n{pairs_text}\n\nwrote {out}/report.md, scan.parquet, scan.jsonl, pairs.parquet ({elapsed:.1f} s)"
+    )

@@ -33,7 +33,9 @@ def kjv_passages(loaded: LoadedModel, sizes: PassageSizes, seed: int) -> Passage
     """The first `sizes.tokens` tokens of KJV paragraphs that long, shuffled with `seed` and dealt out."""
     records = list(kjv_paragraphs())
     encoded = loaded.encode([r.text for r in records])
-    pool = [(r.id, np.asarray(e[: sizes.tokens], np.uint32)) for r, e in zip(records, encoded) if len(e) >= sizes.tokens]
+    pool = [
+        (r.id, np.asarray(e[: sizes.tokens], np.uint32)) for r, e in zip(records, encoded) if len(e) >= sizes.tokens
+    ]
     order = np.random.default_rng(seed).permutation(len(pool))
     wanted = {"forget": sizes.forget, "unseen": sizes.unseen, "heldout": sizes.heldout}
     if sum(wanted.values()) > len(pool):

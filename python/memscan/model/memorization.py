@@ -23,6 +23,7 @@ from memscan.scan.index import CorpusIndex
 from memscan.scan.matches import scan_against_index
 from memscan.scan.scores import extraction_likelihood, pair_scores
 
+
 @dataclass(frozen=True)
 class MemorizationOptions:
     n: int = 10  # EL_n's n; 0 skips EL
@@ -85,7 +86,11 @@ def memorization_table(
     wanted = [_wanted_prefixes(len(s), options) for s in sequences]
     if any(wanted):
         found = continuations_of_prefixes(
-            loaded, sequences, wanted, [s.hits for s in stats], options.generation_batch_size,
+            loaded,
+            sequences,
+            wanted,
+            [s.hits for s in stats],
+            options.generation_batch_size,
             _stage(progress, "generating", sum(map(len, wanted))),
         )
         if options.n:

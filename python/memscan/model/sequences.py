@@ -12,7 +12,9 @@ from memscan.scan.pipeline import records_of
 from memscan.scan.ragged import check_token_ids
 
 
-def read_sequences(path: str | Path, loaded: LoadedModel, max_tokens: int | None = None, text_field: str = "text", id_field: str = "id") -> tuple[list[str], list[np.ndarray]]:
+def read_sequences(
+    path: str | Path, loaded: LoadedModel, max_tokens: int | None = None, text_field: str = "text", id_field: str = "id"
+) -> tuple[list[str], list[np.ndarray]]:
     """(ids, token arrays) of every record: texts encoded by the model's tokenizer
     (no special tokens; the BOS context is added where scores need it), token lists
     checked against the model's vocabulary; each cut to `max_tokens` when given."""
@@ -35,4 +37,6 @@ def check_disjoint(forget: tuple[list[str], list[np.ndarray]], unseen: tuple[lis
     seen = {s.tobytes(): i for i, s in zip(*forget)}
     clash = next(((i, seen[s.tobytes()]) for i, s in zip(*unseen) if s.tobytes() in seen), None)
     if clash:
-        raise UserError(f"unseen sequence {clash[0]!r} is also in the forget set (as {clash[1]!r}); the two sets must not overlap")
+        raise UserError(
+            f"unseen sequence {clash[0]!r} is also in the forget set (as {clash[1]!r}); the two sets must not overlap"
+        )

@@ -30,7 +30,9 @@ def accumulate_gradients(loaded: LoadedModel, sequences: Sequence[np.ndarray], a
         labels[mask == 0] = -100
         labels[:, : len(context) + 1] = -100  # the context and x_1 are never predicted
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        ce_sum = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="sum")
+        ce_sum = torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="sum"
+        )
         objective = (-ce_sum if ascent else ce_sum) / n_targets
         objective.backward()
         total_ce += float(ce_sum.detach())

@@ -31,7 +31,9 @@ def scan_against_index(
     coverage = core_call(stats.coverage, k)
     spans = core_call(stats.spans, k)
     per_query: list[list[dict]] = [[] for _ in queries]
-    for q, start, length, doc in zip(spans.query.tolist(), spans.start.tolist(), spans.length.tolist(), spans.doc.tolist()):
+    for q, start, length, doc in zip(
+        spans.query.tolist(), spans.start.tolist(), spans.length.tolist(), spans.doc.tolist()
+    ):
         per_query[q].append({"start": start, "length": length, "doc": doc})
     top_docs = [_top_doc(s) for s in per_query]
     names = index.documents().column("id").to_pylist()

@@ -16,7 +16,9 @@ from memscan.scan.tokenizer import LoadedTokenizer
 TOKENIZE_BATCH = 2048
 
 
-def records_of(inputs: Iterable[str], text_field: str = "text", id_field: str = "id", split_lines: bool = False) -> Iterator[Record]:
+def records_of(
+    inputs: Iterable[str], text_field: str = "text", id_field: str = "id", split_lines: bool = False
+) -> Iterator[Record]:
     """Records of every input in turn; the name `kjv` stands for the built-in corpus."""
     for name in inputs:
         if name == BUILTIN_CORPUS and not Path(name).exists():
@@ -25,7 +27,9 @@ def records_of(inputs: Iterable[str], text_field: str = "text", id_field: str = 
             yield from read_records(name, text_field, id_field, split_lines)
 
 
-def tokenize(records: Iterable[Record], tokenizer: LoadedTokenizer, batch: int = TOKENIZE_BATCH) -> Iterator[tuple[Record, np.ndarray]]:
+def tokenize(
+    records: Iterable[Record], tokenizer: LoadedTokenizer, batch: int = TOKENIZE_BATCH
+) -> Iterator[tuple[Record, np.ndarray]]:
     """(record, token ids) for every record, texts encoded in parallel batches."""
     pending: list[Record] = []
 

@@ -32,7 +32,9 @@ class Record:
     fields: dict = field(default_factory=dict)
 
 
-def read_records(path: str | Path, text_field: str = "text", id_field: str = "id", split_lines: bool = False) -> Iterator[Record]:
+def read_records(
+    path: str | Path, text_field: str = "text", id_field: str = "id", split_lines: bool = False
+) -> Iterator[Record]:
     """Records of one input. Plain text is one document per file, or one per
     non-empty line with `split_lines`."""
     path = Path(path)

@@ -31,7 +31,9 @@ def _check_aligned(generations: Sequence | Packed, references: Sequence | Packed
         raise UserError(f"{len(generations)} generations but {len(references)} references")
 
 
-def pair_scores(generations: Sequence | Packed, references: Sequence | Packed, threads: int | None = None) -> PairScores:
+def pair_scores(
+    generations: Sequence | Packed, references: Sequence | Packed, threads: int | None = None
+) -> PairScores:
     """All pair scores for aligned generations and references."""
     _check_aligned(generations, references)
     return core_call(_core.pair_scores, *pack(generations), *pack(references), threads)

@@ -23,7 +23,10 @@ def index_summary(table: pa.Table, k: int, limit: int = 20, markdown: bool = Fal
     )
     body = format_table(
         ["id", "tokens", f"coverage@{k}", "longest match", "spans", "top document"],
-        [[_clip(r["id"]), r["n_tokens"], r["coverage"], r["longest_match"], r["n_spans"], r["top_doc_id"]] for r in rows[:limit]],
+        [
+            [_clip(r["id"]), r["n_tokens"], r["coverage"], r["longest_match"], r["n_spans"], r["top_doc_id"]]
+            for r in rows[:limit]
+        ],
         markdown,
     )
     more = f"\n… and {len(rows) - limit} more" if len(rows) > limit else ""
@@ -40,6 +43,8 @@ def pairs_summary(table: pa.Table, limit: int = 20, markdown: bool = False) -> s
     )
     shown = [c for c in ("prefix_length", "edit_similarity", "bleu4", "rouge_l_f1") if c in table.column_names]
     per_row = format_table(
-        ["id", *shown], [[_clip(r["id"]), *(r[c] for c in shown)] for r in table.select(["id", *shown]).to_pylist()[:limit]], markdown
+        ["id", *shown],
+        [[_clip(r["id"]), *(r[c] for c in shown)] for r in table.select(["id", *shown]).to_pylist()[:limit]],
+        markdown,
     )
     return f"{head}\n\n{format_table(['score', 'mean'], means, markdown)}\n\n{per_row}"

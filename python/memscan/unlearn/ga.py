@@ -19,7 +19,9 @@ class GradientAscent(Phase):
         mean, mu_u = float(g.mean()), targets.interval.mu_u
         el_done = el is None or targets.unseen_el_mean is None or float(el.mean()) < targets.unseen_el_mean
         if mean < mu_u and el_done:
-            return f"mean g {mean:.4f} < mu_u {mu_u:.4f}" + (" and mean EL below its unseen mean" if el is not None else "")
+            return f"mean g {mean:.4f} < mu_u {mu_u:.4f}" + (
+                " and mean EL below its unseen mean" if el is not None else ""
+            )
         return None
 
 

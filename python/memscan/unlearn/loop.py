@@ -62,7 +62,12 @@ class Unlearning:
         checkpoint: Path | None = None,
         log=None,
     ):
-        self.loaded, self.forget, self.targets, self.config = loaded, [np.asarray(s, np.uint32) for s in forget], targets, config
+        self.loaded, self.forget, self.targets, self.config = (
+            loaded,
+            [np.asarray(s, np.uint32) for s in forget],
+            targets,
+            config,
+        )
         self.checkpoint = checkpoint
         self.log = log or (lambda message: None)
         torch.manual_seed(config.seed)
@@ -100,9 +105,13 @@ class Unlearning:
                 self.log(f"epoch {self.state.epoch}: {why}")
             reason = self.stop_reason(g, el)
             selected = [] if reason else self.phase.select(g, self.targets)
-            record = EpochRecord(self.state.epoch, self.state.phase, g.tolist(), None if el is None else el.tolist(), selected, None, 0.0)
+            record = EpochRecord(
+                self.state.epoch, self.state.phase, g.tolist(), None if el is None else el.tolist(), selected, None, 0.0
+            )
             self.state.records.append(record)
-            self.log(f"epoch {self.state.epoch} [{self.state.phase}]: mean g {g.mean():.4f}, above hi {(g > interval.hi).sum()}, below lo {(g < interval.lo).sum()}")
+            self.log(
+                f"epoch {self.state.epoch} [{self.state.phase}]: mean g {g.mean():.4f}, above hi {(g > interval.hi).sum()}, below lo {(g < interval.lo).sum()}"
+            )
             if reason:
                 self.state.reason = reason
                 record.seconds = time.perf_counter() - started
@@ -110,7 +119,9 @@ class Unlearning:
             if not selected:
                 self.state.reason = f"nothing left to ascend on at epoch {self.state.epoch}"
                 break
-            ce = accumulate_gradients(self.loaded, [self.forget[i] for i in selected], self.phase.ascent, self.config.micro_batch)
+            ce = accumulate_gradients(
+                self.loaded, [self.forget[i] for i in selected], self.phase.ascent, self.config.micro_batch
+            )
             record.train_ce = ce
             if not np.isfinite(ce) or ce > self.config.max_ce or not gradients_finite(model):
                 self.state.reason = f"loss non-finite or exploding (mean CE {ce:.4g}) at epoch {self.state.epoch}; kept epoch {self.state.epoch}"
@@ -120,7 +131,9 @@ class Unlearning:
             model.zero_grad(set_to_none=True)
             if not parameters_finite(model):
                 load_weights(model, last_good)
-                self.state.reason = f"the update after epoch {self.state.epoch} made weights non-finite; kept epoch {self.state.epoch}"
+                self.state.reason = (
+                    f"the update after epoch {self.state.epoch} made weights non-finite; kept epoch {self.state.epoch}"
+                )
                 break
             self.state.epoch += 1
             self._save_checkpoint()

@@ -71,7 +71,12 @@ def run_unlearning(
     if run is None:
         out.mkdir(parents=True, exist_ok=True)
         targets = unseen_targets(loaded, unseen, config, fixed_interval)
-        run = {"identity": identity, "interval": targets.interval.to_dict(), "unseen_el_mean": targets.unseen_el_mean, "finished": False}
+        run = {
+            "identity": identity,
+            "interval": targets.interval.to_dict(),
+            "unseen_el_mean": targets.unseen_el_mean,
+            "finished": False,
+        }
         io.write_text(json.dumps(run, indent=2), run_file)
     interval = Interval(**run["interval"])
 
@@ -131,8 +136,15 @@ def epochs_table(ids: Sequence[str], records: Sequence[EpochRecord]) -> pa.Table
     for r in records:
         chosen = set(r.selected)
         for i, sid in enumerate(ids):
-            rows.append({
-                "epoch": r.epoch, "phase": r.phase, "id": sid, "g": r.g[i],
-                "el": None if r.el is None else r.el[i], "stepped_on": i in chosen, "train_ce": r.train_ce,
-            })
+            rows.append(
+                {
+                    "epoch": r.epoch,
+                    "phase": r.phase,
+                    "id": sid,
+                    "g": r.g[i],
+                    "el": None if r.el is None else r.el[i],
+                    "stepped_on": i in chosen,
+                    "train_ce": r.train_ce,
+                }
+            )
     return pa.Table.from_pylist(rows)

@@ -24,10 +24,7 @@ impl<'a> Ragged<'a> {
         }
         let last = *offsets.last().unwrap();
         if last != tokens.len() as u64 {
-            return Err(Error::invalid(format!(
-                "offsets end at {last} but there are {} tokens",
-                tokens.len()
-            )));
+            return Err(Error::invalid(format!("offsets end at {last} but there are {} tokens", tokens.len())));
         }
         Ok(Self { tokens, offsets })
     }

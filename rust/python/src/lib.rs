@@ -13,7 +13,12 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-create_exception!(_core, IndexCorruptError, PyValueError, "An index directory that is not one, is truncated, or fails its checksum.");
+create_exception!(
+    _core,
+    IndexCorruptError,
+    PyValueError,
+    "An index directory that is not one, is truncated, or fails its checksum."
+);
 
 fn py_err(e: Error) -> PyErr {
     match e {
@@ -211,7 +216,13 @@ impl IndexWriter {
     }
 
     #[pyo3(signature = (tokens, offsets, threads=None))]
-    fn add_shard(&mut self, py: Python<'_>, tokens: Tokens<'_>, offsets: Offsets<'_>, threads: Option<usize>) -> PyResult<()> {
+    fn add_shard(
+        &mut self,
+        py: Python<'_>,
+        tokens: Tokens<'_>,
+        offsets: Offsets<'_>,
+        threads: Option<usize>,
+    ) -> PyResult<()> {
         let docs = ragged(&tokens, &offsets)?;
         let writer = self.writer()?;
         py.detach(|| writer.add_shard(docs, threads)).map_err(py_err)
@@ -223,7 +234,8 @@ impl IndexWriter {
 
     /// Writes the header (with `metadata_json` under "metadata") and moves the index into place.
     fn finish(&mut self, metadata_json: &str) -> PyResult<()> {
-        let writer = self.inner.take().ok_or_else(|| PyRuntimeError::new_err("this index writer is already finished"))?;
+        let writer =
+            self.inner.take().ok_or_else(|| PyRuntimeError::new_err("this index writer is already finished"))?;
         writer.finish(metadata_json).map(|_| ()).map_err(py_err)
     }
 
@@ -287,12 +299,7 @@ impl CorpusIndex {
     }
 
     /// (documents, offsets) of up to `limit` occurrences, sorted.
-    fn locate<'py>(
-        &self,
-        py: Python<'py>,
-        ngram: Tokens<'py>,
-        limit: usize,
-    ) -> ArrayPair<'py, u64, u64> {
+    fn locate<'py>(&self, py: Python<'py>, ngram: Tokens<'py>, limit: usize) -> ArrayPair<'py, u64, u64> {
         let found = self.inner.locate(slice(&ngram, "ngram")?, limit).map_err(py_err)?;
         let docs: Vec<u64> = found.iter().map(|o| o.doc).collect();
         let offsets: Vec<u64> = found.iter().map(|o| o.offset).collect();

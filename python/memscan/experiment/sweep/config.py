@@ -34,7 +34,9 @@ class SweepConfig:
     tokens: int = 64  # per sequence, as in the default run
     unseen_size: int = 32
     heldout_size: int = 16
-    implant_lr: float | dict[str, float] = field(default_factory=lambda: dict(BUILTIN_IMPLANT_LR))  # one rate, or one per model
+    implant_lr: float | dict[str, float] = field(
+        default_factory=lambda: dict(BUILTIN_IMPLANT_LR)
+    )  # one rate, or one per model
     max_epochs: int = 10
     k: int = 32  # prompt length of the extraction test
     neighbours: int = 2  # MIAU's neighbour calibration
@@ -50,7 +52,13 @@ class SweepConfig:
         return self.implant_lr[model] if isinstance(self.implant_lr, dict) else self.implant_lr
 
     def cells(self) -> list[tuple[str, int, int, str]]:
-        return [(m, f, s, method) for m in self.models for f in self.forget_sizes for s in self.seeds for method in self.methods]
+        return [
+            (m, f, s, method)
+            for m in self.models
+            for f in self.forget_sizes
+            for s in self.seeds
+            for method in self.methods
+        ]
 
 
 def read_config(path: Path) -> SweepConfig:
@@ -87,7 +95,11 @@ def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
         elif key == "device":
             if not isinstance(value, str):
                 raise UserError(f"{where}: 'device' must be a string")
-        elif not isinstance(value, (int, float)) or isinstance(value, bool) or (isinstance(default, int) and not isinstance(value, int)):
+        elif (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or (isinstance(default, int) and not isinstance(value, int))
+        ):
             raise UserError(f"{where}: {key!r} must be a {type(default).__name__}")
         values[key] = value
     config = SweepConfig(**values)
@@ -121,9 +133,13 @@ def check_cells(config: SweepConfig, where: str) -> None:
             raise UserError(f"{where}: {key} must be at least 1")
     if config.k >= config.tokens:
         raise UserError(f"{where}: k = {config.k} leaves nothing to extract from sequences of {config.tokens} tokens")
-    rates = config.implant_lr if isinstance(config.implant_lr, dict) else dict.fromkeys(config.models, config.implant_lr)
+    rates = (
+        config.implant_lr if isinstance(config.implant_lr, dict) else dict.fromkeys(config.models, config.implant_lr)
+    )
     for model in config.models:
         if model not in rates:
-            raise UserError(f"{where}: implant_lr gives no rate for model {model!r} (set implant_lr, one number or a table by model)")
+            raise UserError(
+                f"{where}: implant_lr gives no rate for model {model!r} (set implant_lr, one number or a table by model)"
+            )
     if config.neighbours < 0 or min(rates.values()) <= 0 or (config.task_limit is not None and config.task_limit < 1):
         raise UserError(f"{where}: neighbours >= 0, implant_lr > 0 and task_limit >= 1 (or 0 for all) are required")

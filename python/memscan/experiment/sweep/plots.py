@@ -32,14 +32,29 @@ def plot_privacy_utility(summary: list[dict], panel_by: str, path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False, sharey=True)
     for ax, panel in zip(axes[0], panels):
         for s in (s for s in summary if s[panel_by] == panel):
-            ax.errorbar(s["utility_mean"], s["outside_share"], xerr=_error(s, "utility_mean"), yerr=_error(s, "outside_share"),
-                        marker=marker_of[s[other]], color=METHOD_COLOURS.get(s["method"], "black"), capsize=3, linestyle="none")
+            ax.errorbar(
+                s["utility_mean"],
+                s["outside_share"],
+                xerr=_error(s, "utility_mean"),
+                yerr=_error(s, "outside_share"),
+                marker=marker_of[s[other]],
+                color=METHOD_COLOURS.get(s["method"], "black"),
+                capsize=3,
+                linestyle="none",
+            )
         ax.set_title(f"{panel_by.replace('_', ' ')}: {panel}")
         ax.set_xlabel("utility (mean task accuracy/F1)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("c(D_f) share (outside the interval)")
-    handles = [plt.Line2D([], [], color=c, marker="o", linestyle="none", label=m) for m, c in METHOD_COLOURS.items() if any(s["method"] == m for s in summary)]
-    handles += [plt.Line2D([], [], color="black", marker=mk, linestyle="none", label=f"{other.replace('_', ' ')} {v}") for v, mk in marker_of.items()]
+    handles = [
+        plt.Line2D([], [], color=c, marker="o", linestyle="none", label=m)
+        for m, c in METHOD_COLOURS.items()
+        if any(s["method"] == m for s in summary)
+    ]
+    handles += [
+        plt.Line2D([], [], color="black", marker=mk, linestyle="none", label=f"{other.replace('_', ' ')} {v}")
+        for v, mk in marker_of.items()
+    ]
     axes[0][-1].legend(handles=handles, fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -16,7 +16,17 @@ from memscan.experiment.sweep.config import NONE, SweepConfig
 from memscan.experiment.sweep.run import cell_path
 
 # Summarised per (model, forget size, method): lower is better for the first, higher for utility.
-SUMMARY_COLUMNS = ("outside_share", "above", "below", "mean_g", "miau_auc", "miau_tpr_at_1pct_fpr", "utility_mean", "heldout_perplexity", "cell_seconds")
+SUMMARY_COLUMNS = (
+    "outside_share",
+    "above",
+    "below",
+    "mean_g",
+    "miau_auc",
+    "miau_tpr_at_1pct_fpr",
+    "utility_mean",
+    "heldout_perplexity",
+    "cell_seconds",
+)
 
 
 def collect(config: SweepConfig, out: Path) -> tuple[pa.Table, list[dict]]:
@@ -51,9 +61,19 @@ def summarise(results: pa.Table) -> list[dict]:
         groups.setdefault((r["model"], r["forget_size"], r["method"]), []).append(r)
     summary = []
     for (model, size, method), cells in groups.items():
-        entry = {"model": model, "parameters": cells[0]["parameters"], "forget_size": size, "method": method, "seeds": len(cells)}
-        for column in SUMMARY_COLUMNS + tuple(k for k in cells[0] if k.endswith(("_acc", "_f1", "_perplexity")) and k != "heldout_perplexity"):
-            entry[column], entry[f"{column}_low"], entry[f"{column}_high"] = seed_summary(column, [c.get(column) for c in cells])
+        entry = {
+            "model": model,
+            "parameters": cells[0]["parameters"],
+            "forget_size": size,
+            "method": method,
+            "seeds": len(cells),
+        }
+        for column in SUMMARY_COLUMNS + tuple(
+            k for k in cells[0] if k.endswith(("_acc", "_f1", "_perplexity")) and k != "heldout_perplexity"
+        ):
+            entry[column], entry[f"{column}_low"], entry[f"{column}_high"] = seed_summary(
+                column, [c.get(column) for c in cells]
+            )
         summary.append(entry)
     return summary
 
@@ -81,25 +101,42 @@ def best_methods(summary: list[dict]) -> list[dict]:
     its interval over seeds lies below the runner-up's and below which methods' it lies."""
     best = []
     for key in sorted({(s["model"], s["forget_size"]) for s in summary}, key=lambda k: (k[0], k[1])):
-        ranked = sorted((s for s in summary if (s["model"], s["forget_size"]) == key and s["method"] != NONE),
-                        key=lambda s: (s["outside_share"], -s["utility_mean"]))
+        ranked = sorted(
+            (s for s in summary if (s["model"], s["forget_size"]) == key and s["method"] != NONE),
+            key=lambda s: (s["outside_share"], -s["utility_mean"]),
+        )
         if not ranked:
             continue
         top, runner = ranked[0], (ranked[1] if len(ranked) > 1 else None)
         beaten = [s["method"] for s in ranked[1:] if top["outside_share_high"] < s["outside_share_low"]]
         separated = runner is not None and runner["method"] in beaten
-        best.append({"model": key[0], "parameters": top["parameters"], "forget_size": key[1], "best": top["method"],
-                     "outside_share": top["outside_share"], "low": top["outside_share_low"], "high": top["outside_share_high"],
-                     "runner_up": runner["method"] if runner else None, "separated": separated, "beaten": beaten})
+        best.append(
+            {
+                "model": key[0],
+                "parameters": top["parameters"],
+                "forget_size": key[1],
+                "best": top["method"],
+                "outside_share": top["outside_share"],
+                "low": top["outside_share_low"],
+                "high": top["outside_share_high"],
+                "runner_up": runner["method"] if runner else None,
+                "separated": separated,
+                "beaten": beaten,
+            }
+        )
     return best
 
 
 def commit_of_code() -> str:
     def git(*args) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
 
     try:
-        return git("rev-parse", "HEAD") + (" (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
+        return git("rev-parse", "HEAD") + (
+            " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not run from a git checkout)"
 
@@ -119,7 +156,10 @@ def write_report(config: SweepConfig, out: Path, commit: str) -> None:
     plot_privacy_utility(summary, "model", out / "privacy_utility_by_model.png")
     plot_privacy_utility(summary, "forget_size", out / "privacy_utility_by_forget_size.png")
     plot_distributions(records, out / "per_sequence.png")
-    io.write_text(report_markdown(config, results, records, summary, best_methods(summary), len(config.cells()), commit), out / "report.md")
+    io.write_text(
+        report_markdown(config, results, records, summary, best_methods(summary), len(config.cells()), commit),
+        out / "report.md",
+    )
 
 
 def _ci(s: dict, column: str, fmt: str = "{:.2f}") -> str:
@@ -131,7 +171,15 @@ def _ci(s: dict, column: str, fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
-def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict], summary: list[dict], best: list[dict], cells_total: int, commit: str) -> str:
+def report_markdown(
+    config: SweepConfig,
+    results: pa.Table,
+    records: list[dict],
+    summary: list[dict],
+    best: list[dict],
+    cells_total: int,
+    commit: str,
+) -> str:
 
     ran_on = sorted({r.get("code_commit", "not recorded") for r in records})
     lines = [
@@ -155,26 +203,74 @@ def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict],
         "## Best method per model and forget-set size",
         "",
         "Best = the unlearning method with the smallest mean c(D_f) share, ties broken by utility. "
-        "\"separated\" = its interval lies below the runner-up's; \"clearly ahead of\" = the methods whose intervals it lies below.",
+        '"separated" = its interval lies below the runner-up\'s; "clearly ahead of" = the methods whose intervals it lies below.',
         "",
         format_table(
-            ["model", "parameters", "forget size", "best", "c(D_f) share [95% CI]", "runner-up", "separated", "clearly ahead of"],
-            [[b["model"], f"{b['parameters'] / 1e6:.0f} M", b["forget_size"], b["best"], _ci(b | {"outside_share_low": b["low"], "outside_share_high": b["high"]}, "outside_share"),
-              b["runner_up"] or "-", "yes" if b["separated"] else "no", ", ".join(b["beaten"]) or "-"] for b in best],
+            [
+                "model",
+                "parameters",
+                "forget size",
+                "best",
+                "c(D_f) share [95% CI]",
+                "runner-up",
+                "separated",
+                "clearly ahead of",
+            ],
+            [
+                [
+                    b["model"],
+                    f"{b['parameters'] / 1e6:.0f} M",
+                    b["forget_size"],
+                    b["best"],
+                    _ci(b | {"outside_share_low": b["low"], "outside_share_high": b["high"]}, "outside_share"),
+                    b["runner_up"] or "-",
+                    "yes" if b["separated"] else "no",
+                    ", ".join(b["beaten"]) or "-",
+                ]
+                for b in best
+            ],
             markdown=True,
         ),
         "",
     ]
     for model, size in sorted({(s["model"], s["forget_size"]) for s in summary}):
-        group = sorted((s for s in summary if (s["model"], s["forget_size"]) == (model, size)), key=lambda s: config.methods.index(s["method"]) if s["method"] in config.methods else 99)
+        group = sorted(
+            (s for s in summary if (s["model"], s["forget_size"]) == (model, size)),
+            key=lambda s: config.methods.index(s["method"]) if s["method"] in config.methods else 99,
+        )
         lines += [
             f"## {model}, forget set of {size}",
             "",
             format_table(
-                ["method", "seeds", "c(D_f) share", "above", "below", "mean g", "MIAU AUC", "TPR@1%FPR", "utility", "KJV held-out ppl", "cell s"],
-                [[s["method"], s["seeds"], _ci(s, "outside_share"), f"{s['above']:.1f}", f"{s['below']:.1f}", f"{s['mean_g']:.3f}",
-                  _ci(s, "miau_auc"), f"{s['miau_tpr_at_1pct_fpr']:.2f}", _ci(s, "utility_mean", "{:.3f}"), _ci(s, "heldout_perplexity", "{:.0f}"),
-                  f"{s['cell_seconds']:.0f}"] for s in group],
+                [
+                    "method",
+                    "seeds",
+                    "c(D_f) share",
+                    "above",
+                    "below",
+                    "mean g",
+                    "MIAU AUC",
+                    "TPR@1%FPR",
+                    "utility",
+                    "KJV held-out ppl",
+                    "cell s",
+                ],
+                [
+                    [
+                        s["method"],
+                        s["seeds"],
+                        _ci(s, "outside_share"),
+                        f"{s['above']:.1f}",
+                        f"{s['below']:.1f}",
+                        f"{s['mean_g']:.3f}",
+                        _ci(s, "miau_auc"),
+                        f"{s['miau_tpr_at_1pct_fpr']:.2f}",
+                        _ci(s, "utility_mean", "{:.3f}"),
+                        _ci(s, "heldout_perplexity", "{:.0f}"),
+                        f"{s['cell_seconds']:.0f}",
+                    ]
+                    for s in group
+                ],
                 markdown=True,
             ),
             "",
@@ -184,7 +280,17 @@ def report_markdown(config: SweepConfig, results: pa.Table, records: list[dict],
             lines += [
                 "Utility per task (over seeds [95% CI]):",
                 "",
-                format_table(["method", *task_columns], [[s["method"], *(_ci(s, c, "{:.3f}" if not c.endswith("_perplexity") else "{:.1f}") for c in task_columns)] for s in group], markdown=True),
+                format_table(
+                    ["method", *task_columns],
+                    [
+                        [
+                            s["method"],
+                            *(_ci(s, c, "{:.3f}" if not c.endswith("_perplexity") else "{:.1f}") for c in task_columns),
+                        ]
+                        for s in group
+                    ],
+                    markdown=True,
+                ),
                 "",
             ]
     lines += [

@@ -52,7 +52,9 @@ def open_sweep(config: SweepConfig, out: Path) -> None:
         changed = [k for k in config.shared() if json.dumps(before.get(k)) != json.dumps(config.shared()[k])]
         finished = any((out / "cells").rglob("*.json"))
         if changed and finished:
-            raise UserError(f"{out} holds a sweep with other settings ({changed[0]}: {before.get(changed[0])} here, {config.shared()[changed[0]]} now); name a new folder")
+            raise UserError(
+                f"{out} holds a sweep with other settings ({changed[0]}: {before.get(changed[0])} here, {config.shared()[changed[0]]} now); name a new folder"
+            )
         if not changed:
             return  # resume
         # no cell finished under the old settings: nothing is lost by taking the new ones
@@ -88,19 +90,30 @@ class CellResult:
         """The cell's row of results.parquet."""
         row, state, primary = self.evaluation.row, self.state, self.utility.primary()
         return {
-            "model": self.group.model, "parameters": self.parameters, "forget_size": self.group.forget_size, "seed": self.group.seed,
-            **row, "outside_share": row["outside"] / self.group.forget_size,
+            "model": self.group.model,
+            "parameters": self.parameters,
+            "forget_size": self.group.forget_size,
+            "seed": self.group.seed,
+            **row,
+            "outside_share": row["outside"] / self.group.forget_size,
             **primary,
-            "utility_mean": float(np.mean([v for k, v in primary.items() if not k.endswith("_perplexity")] or [np.nan])),
+            "utility_mean": float(
+                np.mean([v for k, v in primary.items() if not k.endswith("_perplexity")] or [np.nan])
+            ),
             "updates": 0 if state is None else sum(r.train_ce is not None for r in state.records),
             "stopped": "-" if state is None else state.reason,
-            "unlearn_seconds": self.unlearn_seconds, "cell_seconds": self.cell_seconds,
+            "unlearn_seconds": self.unlearn_seconds,
+            "cell_seconds": self.cell_seconds,
         }
 
     def record(self, implanted: ImplantedPassages, commit: str) -> dict:
         return {
-            "cell": self.cell(), "code_commit": commit, "interval": implanted.interval.to_dict(), "repeats": implanted.repeats,
-            "forget_g": self.evaluation.forget_scores.column("ma").to_pylist(), "utility": self.utility.metrics.to_pylist(),
+            "cell": self.cell(),
+            "code_commit": commit,
+            "interval": implanted.interval.to_dict(),
+            "repeats": implanted.repeats,
+            "forget_g": self.evaluation.forget_scores.column("ma").to_pylist(),
+            "utility": self.utility.metrics.to_pylist(),
         }
 
 
@@ -140,7 +153,9 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     io.write_text(json.dumps(result.record(implanted, commit), indent=1), path)
                     row, cell = result.evaluation.row, result.cell()
-                    say(f"  {method}: {row['above']} above / {row['below']} below, MIAU AUC {row['miau_auc']:.2f}, utility {cell['utility_mean']:.3f}, {cell['cell_seconds']:.0f} s")
+                    say(
+                        f"  {method}: {row['above']} above / {row['below']} below, MIAU AUC {row['miau_auc']:.2f}, utility {cell['utility_mean']:.3f}, {cell['cell_seconds']:.0f} s"
+                    )
                     bar.update(1)
     write_report(config, out, commit)
     say(f"wrote {out}/results.parquet, results.csv, report.md and plots")
@@ -151,7 +166,12 @@ def _sizes(config: SweepConfig, forget_size: int) -> PassageSizes:
 
 
 def _run_cell(
-    loaded: LoadedModel, group: Group, method: str, implanted: ImplantedPassages, config: SweepConfig, tasks: tuple[list[Task], list[str]]
+    loaded: LoadedModel,
+    group: Group,
+    method: str,
+    implanted: ImplantedPassages,
+    config: SweepConfig,
+    tasks: tuple[list[Task], list[str]],
 ) -> CellResult:
     """Unlearn with `method` from the implanted weights (none: keep them), then evaluate."""
     t0 = time.perf_counter()
@@ -162,6 +182,8 @@ def _run_cell(
     unlearn_seconds = time.perf_counter() - t0
     settings = EvaluationSettings(config.k, config.neighbours, group.seed)
     evaluation = evaluate_model(loaded, implanted.sets, implanted.interval, settings, method)
-    utility = evaluate_tasks(loaded, tasks[0], EvalOptions(limit=config.task_limit, seed=group.seed, progress=False), tasks[1])
+    utility = evaluate_tasks(
+        loaded, tasks[0], EvalOptions(limit=config.task_limit, seed=group.seed, progress=False), tasks[1]
+    )
     parameters = sum(p.numel() for p in loaded.model.parameters())
     return CellResult(group, method, parameters, evaluation, utility, state, unlearn_seconds, time.perf_counter() - t0)

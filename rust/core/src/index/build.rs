@@ -179,7 +179,8 @@ pub(crate) fn build_shard(docs: Ragged<'_>, threads: Option<usize>) -> Result<Bu
         None => ThreadCount::openmp_default(),
         Some(n) => ThreadCount::fixed(n.clamp(1, u16::MAX as usize) as u16),
     };
-    let construction = SuffixArrayConstruction::for_text_mut(&mut stream).in_owned_buffer32().multi_threaded(thread_count);
+    let construction =
+        SuffixArrayConstruction::for_text_mut(&mut stream).in_owned_buffer32().multi_threaded(thread_count);
     // SAFETY: every value of `stream` lies in 0..=V (ranks are 1..=V, separators 0),
     // so V + 1 is a correct alphabet size.
     let construction = unsafe { construction.with_alphabet_size(AlphabetSize::new(alphabet.len() as i32 + 1)) };

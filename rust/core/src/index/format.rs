@@ -60,8 +60,8 @@ impl Header {
         let path = dir.join(HEADER_FILE);
         let text = fs::read_to_string(&path)
             .map_err(|_| Error::corrupt(dir, format!("not a memscan index (no readable {HEADER_FILE})")))?;
-        let header: Header = serde_json::from_str(&text)
-            .map_err(|e| Error::corrupt(&path, format!("unreadable index header: {e}")))?;
+        let header: Header =
+            serde_json::from_str(&text).map_err(|e| Error::corrupt(&path, format!("unreadable index header: {e}")))?;
         if header.magic != MAGIC {
             return Err(Error::corrupt(&path, format!("not a memscan index header (magic {:?})", header.magic)));
         }
@@ -105,7 +105,10 @@ impl Header {
                 match self.files.get(&rel) {
                     Some(sum) if sum.bytes == bytes => {}
                     Some(sum) => {
-                        return Err(Error::corrupt(path, format!("{rel} should hold {bytes} bytes, header lists {}", sum.bytes)))
+                        return Err(Error::corrupt(
+                            path,
+                            format!("{rel} should hold {bytes} bytes, header lists {}", sum.bytes),
+                        ))
                     }
                     None => return Err(Error::corrupt(path, format!("header does not list {rel}"))),
                 }

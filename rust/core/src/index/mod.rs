@@ -74,11 +74,8 @@ impl CorpusIndex {
         if verify {
             header.verify_checksums(dir)?;
         }
-        let shards = header
-            .shards
-            .iter()
-            .map(|meta| Shard::open(&dir.join(&meta.dir), meta))
-            .collect::<Result<Vec<_>>>()?;
+        let shards =
+            header.shards.iter().map(|meta| Shard::open(&dir.join(&meta.dir), meta)).collect::<Result<Vec<_>>>()?;
         Ok(Self { dir: dir.to_path_buf(), header, shards })
     }
 
@@ -101,11 +98,9 @@ impl CorpusIndex {
 
     /// The token ids of document `doc`.
     pub fn document(&self, doc: u64) -> Result<Vec<u32>> {
-        let shard = self
-            .shards
-            .iter()
-            .find(|s| s.holds_document(doc))
-            .ok_or_else(|| Error::invalid(format!("document {doc} is out of range (the index has {})", self.n_documents())))?;
+        let shard = self.shards.iter().find(|s| s.holds_document(doc)).ok_or_else(|| {
+            Error::invalid(format!("document {doc} is out of range (the index has {})", self.n_documents()))
+        })?;
         Ok(shard.document(doc))
     }
 
@@ -198,9 +193,12 @@ pub fn spans_batch(lengths: Ragged<'_>, docs: &[i64], k: u32) -> Result<Vec<Span
     let mut spans = Vec::new();
     for i in 0..lengths.len() {
         let (a, b) = (lengths.offsets()[i] as usize, lengths.offsets()[i + 1] as usize);
-        spans.extend(
-            spans_of(lengths.get(i), &docs[a..b], k).map(|(start, length, doc)| Span { query: i as u64, start, length, doc }),
-        );
+        spans.extend(spans_of(lengths.get(i), &docs[a..b], k).map(|(start, length, doc)| Span {
+            query: i as u64,
+            start,
+            length,
+            doc,
+        }));
     }
     Ok(spans)
 }

@@ -105,11 +105,7 @@ impl Shard {
             let mid = lo + (hi - lo) / 2;
             let pos = sa[mid] as usize;
             let l = self.lcp_at(pos, pat, lcp_below.min(lcp_above));
-            let before = if l == pat.len() {
-                prefix_is_before
-            } else {
-                text.get(pos + l).is_none_or(|&t| t < pat[l])
-            };
+            let before = if l == pat.len() { prefix_is_before } else { text.get(pos + l).is_none_or(|&t| t < pat[l]) };
             if before {
                 lo = mid + 1;
                 lcp_below = l;
