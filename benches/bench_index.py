@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import VOCAB, best_of, peak_rss_mib, zipf_corpus  # noqa: E402
+from common import VOCAB, best_of, peak_rss_mib, zipf_corpus
 
 HERE = Path(__file__).resolve()
 

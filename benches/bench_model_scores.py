@@ -28,12 +28,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from memscan.scan.corpus import kjv_paragraphs  # noqa: E402
-from memscan.model.forward import teacher_forced  # noqa: E402
-from memscan.model.generation import continuations_of_prefixes  # noqa: E402
-from memscan.model.loading import load_model  # noqa: E402
-from memscan.scan.scores import extraction_likelihood  # noqa: E402
-from reference_model import generate_one, next_token_loop  # noqa: E402
+from memscan.model.forward import teacher_forced
+from memscan.model.generation import continuations_of_prefixes
+from memscan.model.loading import load_model
+from memscan.scan.corpus import kjv_paragraphs
+from memscan.scan.scores import extraction_likelihood
+from reference_model import generate_one, next_token_loop
 
 
 def kjv_passages(loaded, count: int, tokens: int, seed: int = 0) -> list[np.ndarray]:

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from common import best_of  # noqa: E402
-from reference import extraction_likelihood as python_el  # noqa: E402
-
-from memscan.scan.corpus import kjv_paragraphs  # noqa: E402
-from memscan.scan.ragged import Packed, pack  # noqa: E402
-from memscan.scan.scores import extraction_likelihood  # noqa: E402
-from memscan.scan.tokenizer import load_tokenizer  # noqa: E402
+from common import best_of
+from memscan.scan.corpus import kjv_paragraphs
+from memscan.scan.ragged import Packed, pack
+from memscan.scan.scores import extraction_likelihood
+from memscan.scan.tokenizer import load_tokenizer
+from reference import extraction_likelihood as python_el
 
 T, N, SEQUENCES = 200, 10, 32
 

@@ -25,7 +25,7 @@ def memscan(*args, cwd=None):
 def fails_cleanly(result, message):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.startswith("memscan: error:")]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("memscan: error:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 

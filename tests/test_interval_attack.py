@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from memscan.attack.miau import AttackOptions, deviation, neighbours_of, run_attack, split_unseen
 from memscan.attack.one_sided import one_sided_scores

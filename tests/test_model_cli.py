@@ -182,10 +182,10 @@ def test_bad_input_gives_one_line_and_exit_2(workspace, tmp_path, case, message)
         write_jsonl(forget, [{"id": "s", "text": "w1 w2 w3"}])
     elif case == "small-unseen":
         unseen = tmp_path / "few.jsonl"
-        write_jsonl(unseen, [json.loads(l) for l in (workspace / "unseen.jsonl").read_text().splitlines()[:12]])
+        write_jsonl(unseen, [json.loads(line) for line in (workspace / "unseen.jsonl").read_text().splitlines()[:12]])
     elif case == "overlap":
         unseen = tmp_path / "overlap.jsonl"
-        rows = [json.loads(l) for l in (workspace / "unseen.jsonl").read_text().splitlines()]
+        rows = [json.loads(line) for line in (workspace / "unseen.jsonl").read_text().splitlines()]
         rows[3]["text"] = json.loads((workspace / "forget.jsonl").read_text().splitlines()[2])["text"]
         write_jsonl(unseen, rows)
     elif case == "exists":

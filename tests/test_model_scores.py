@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memscan.model.forward import teacher_forced
 from memscan.model.generation import continuations_of_prefixes, greedy

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import reference as ref
-from memscan.scan import scores
 from memscan.errors import UserError
+from memscan.scan import scores
 from strategies import any_sequence, sequence, token
 
 pairs = st.lists(st.tuples(any_sequence, any_sequence), min_size=1, max_size=6)

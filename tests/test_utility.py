@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from bigram import bigram_model
 from memscan.errors import UserError
-from memscan.eval.tasks import AnswerItem, ChoiceItem, CompletionItem, Task, TextItem, load_task, read_task_file
 from memscan.eval import EvalOptions, evaluate_tasks
 from memscan.eval.scorers import unigram_f1
 from memscan.eval.statistics import subsample, wilson_interval
+from memscan.eval.tasks import AnswerItem, ChoiceItem, CompletionItem, Task, TextItem, load_task, read_task_file
 
 QUIET = EvalOptions(progress=False)
 # p(w1|w0) = 0.5, p(w2|w1) = 0.02, p(w3|w0) = 0.04, p(w4|w1) = 0.6
@@ -129,7 +129,7 @@ def test_unknown_and_unavailable_tasks_say_so():
 
 
 def write(path, lines):
-    path.write_text("".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines))
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
     return path
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from memscan.cli import eval as eval_commands, experiment, index, model, options, score
+from memscan.cli import eval as eval_commands
+from memscan.cli import experiment, index, model, options, score
 
 
 @click.group(cls=options.Memscan, context_settings={"help_option_names": ["-h", "--help"]})

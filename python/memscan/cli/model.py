@@ -142,8 +142,8 @@ def memorization(inputs: ModelInputs, out, n, k, g_score, fixed, index_dir, corp
     memorization_options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k)
     with options.progress_bars() as progress:
         tables = {
-            name: memorization_table(loaded, *data, memorization_options, index, progress)
-            for name, data in (("forget", forget), ("unseen", unseen))
+            name: memorization_table(loaded, ids, sequences, memorization_options, index, progress)
+            for name, (ids, sequences) in (("forget", forget), ("unseen", unseen))
         }
     g_name = g_column(g_score, n)
     interval = fit_interval(tables["unseen"].column(g_name).to_numpy(), tuple(fixed) if fixed else None)

@@ -32,9 +32,10 @@ class UtilityResult:
 
 
 def evaluate_tasks(
-    loaded: LoadedModel, tasks: Sequence[Task], options: EvalOptions = EvalOptions(), harness: Sequence[str] = ()
+    loaded: LoadedModel, tasks: Sequence[Task], options: EvalOptions | None = None, harness: Sequence[str] = ()
 ) -> UtilityResult:
     """Every task's metrics; `harness` names lm-evaluation-harness tasks (lm-eval:<task>)."""
+    options = options or EvalOptions()
     metrics, per_item = [], {}
     for task in tasks:
         items = subsample(task.items, options.limit, options.seed)

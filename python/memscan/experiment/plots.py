@@ -28,7 +28,7 @@ def plot_per_sequence(g_by_model: dict[str, np.ndarray], repeats, interval: Inte
     levels = sorted(set(repeats))
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(levels)))
     rng = np.random.default_rng(0)
-    for x, (name, g) in enumerate(g_by_model.items()):
+    for x, g in enumerate(g_by_model.values()):
         jitter = rng.uniform(-0.18, 0.18, size=len(g))
         for level, colour in zip(levels, colours):
             chosen = np.asarray(repeats) == level

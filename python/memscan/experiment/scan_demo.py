@@ -18,11 +18,11 @@ from tqdm import tqdm
 
 from memscan import io
 from memscan.cache import cache_dir
-from memscan.scan.corpus import kjv_paragraphs
 from memscan.errors import UserError
+from memscan.scan.corpus import kjv_paragraphs
 from memscan.scan.index import CorpusIndex
-from memscan.scan.pipeline import build_index
 from memscan.scan.matches import scan_against_index, scan_pairs
+from memscan.scan.pipeline import build_index
 from memscan.scan.summary import index_summary, pairs_summary
 from memscan.scan.tokenizer import DEFAULT_TOKENIZER, load_tokenizer
 
@@ -79,7 +79,7 @@ def edit_every_sixth_word(text: str) -> str:
 
 
 def demo_texts() -> dict[str, str]:
-    paragraphs = {r.id: r.text for r in kjv_paragraphs()}
+    paragraphs = {r.id: r.text or "" for r in kjv_paragraphs()}
     texts: dict[str, str] = {}
     for name, phrase in PASSAGES.items():
         texts[f"verbatim:{name}"] = _find(paragraphs, phrase)

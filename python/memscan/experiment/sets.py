@@ -32,7 +32,7 @@ class PassageSets:
 def kjv_passages(loaded: LoadedModel, sizes: PassageSizes, seed: int) -> PassageSets:
     """The first `sizes.tokens` tokens of KJV paragraphs that long, shuffled with `seed` and dealt out."""
     records = list(kjv_paragraphs())
-    encoded = loaded.encode([r.text for r in records])
+    encoded = loaded.encode([r.text or "" for r in records])
     pool = [
         (r.id, np.asarray(e[: sizes.tokens], np.uint32)) for r, e in zip(records, encoded) if len(e) >= sizes.tokens
     ]

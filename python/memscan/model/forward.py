@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
 
 from memscan.model.loading import LoadedModel
+from memscan.scan.ragged import TokenSequence
 
 
 @dataclass
@@ -71,7 +73,7 @@ def pad_id(loaded: LoadedModel) -> int:
 
 @torch.no_grad()
 def teacher_forced(
-    loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8, progress=None
+    loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, progress=None
 ) -> list[TokenStats]:
     """TokenStats of every sequence, one forward pass per batch."""
     context = loaded.context
@@ -87,7 +89,7 @@ def teacher_forced(
             stats[i] = _position_stats(row_logits, targets)
         if progress:
             progress(len(batch))
-    return stats
+    return cast(list[TokenStats], stats)  # every index was filled
 
 
 def _position_stats(logits: torch.Tensor, targets: torch.Tensor) -> TokenStats:
@@ -104,7 +106,7 @@ def _position_stats(logits: torch.Tensor, targets: torch.Tensor) -> TokenStats:
 
 
 def token_nll(
-    loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8, progress=None
+    loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, progress=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per sequence: the summed negative log-likelihood of its scored tokens, and their number."""
     stats = teacher_forced(loaded, sequences, batch_size, progress)
@@ -116,6 +118,6 @@ def perplexity_of(nll: np.ndarray, counts: np.ndarray) -> float:
     return float(np.exp(nll.sum() / max(counts.sum(), 1)))
 
 
-def perplexity(loaded: LoadedModel, sequences: Sequence[Sequence[int]], batch_size: int = 8) -> float:
+def perplexity(loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8) -> float:
     """Perplexity of held-out text: every scored token of every sequence counts once."""
     return perplexity_of(*token_nll(loaded, sequences, batch_size))

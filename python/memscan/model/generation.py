@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
 
 from memscan.model.forward import batches_by_length, pad_id, padded
 from memscan.model.loading import LoadedModel
-
+from memscan.scan.ragged import TokenSequence
 
 KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [kv heads, tokens, head dim]
 
@@ -37,7 +38,7 @@ def sequence_caches(loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_
             caches[i] = [
                 (layer.keys[j, :, : len(rows[j])], layer.values[j, :, : len(rows[j])]) for layer in cache.layers
             ]
-    return caches
+    return cast(list[KV], caches)  # every index was filled
 
 
 def _prefilled(loaded: LoadedModel, kvs: list[KV], lengths: list[int], width: int):
@@ -59,7 +60,7 @@ def _prefilled(loaded: LoadedModel, kvs: list[KV], lengths: list[int], width: in
 @torch.no_grad()
 def greedy(
     loaded: LoadedModel,
-    prompts: Sequence[Sequence[int]],
+    prompts: Sequence[TokenSequence],
     n_new: Sequence[int],
     batch_size: int = 32,
     progress=None,
@@ -81,14 +82,15 @@ def greedy(
         batch = order[start : start + batch_size]
         ids, mask = padded([rows[i] for i in batch], pad, loaded.device, left=True)
         width = ids.shape[1]
-        reuse = caches is not None and width > 1 and all(len(prompts[i]) or context for i in batch)
-        cache = _prefilled(loaded, [caches[i] for i in batch], [len(rows[i]) for i in batch], width) if reuse else None
+        cache = None
+        if caches is not None and width > 1 and all(len(prompts[i]) or context for i in batch):
+            cache = _prefilled(loaded, [caches[i] for i in batch], [len(rows[i]) for i in batch], width)
         generated = _decode(loaded.model, ids, mask, cache, [n_new[i] for i in batch])
         for i, tokens in zip(batch, generated):
             out[i] = tokens
         if progress:
             progress(len(batch))
-    return out
+    return cast(list[np.ndarray], out)  # every index was filled
 
 
 def _decode(model, ids: torch.Tensor, mask: torch.Tensor, cache, lengths: list[int]) -> list[np.ndarray]:
@@ -118,7 +120,7 @@ def _decode(model, ids: torch.Tensor, mask: torch.Tensor, cache, lengths: list[i
             )
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
         feed, positions = chosen[:, None], positions[:, -1:] + 1
-    generated = [[] for _ in lengths]
+    generated: list[list[int]] = [[] for _ in lengths]
     for rows, tokens in steps:
         for row, token in zip(rows.tolist(), tokens.tolist()):
             generated[row].append(token)
@@ -156,7 +158,7 @@ def continuations_of_prefixes(
     found: list[dict[int, np.ndarray]] = [{} for _ in sequences]
     starts = [_needing_generation(ps, h) for ps, h in zip(wanted, hits)]
     n_generated = 0
-    kv = sequence_caches(loaded, sequences) if any(starts) else None
+    kv = sequence_caches(loaded, sequences) if any(starts) else []
     while any(starts):
         jobs = [(i, p) for i, ps in enumerate(starts) for p in sorted(ps)]
         prompts = [sequences[i][:p] for i, p in jobs]

@@ -36,7 +36,9 @@ def check_unseen_count(count: int) -> None:
         )
 
 
-def fit_interval(unseen_g: Sequence[float], fixed: tuple[float, float] | None = None, quantiles=QUANTILES) -> Interval:
+def fit_interval(
+    unseen_g: Sequence[float] | np.ndarray, fixed: tuple[float, float] | None = None, quantiles=QUANTILES
+) -> Interval:
     """The 2.5% and 97.5% quantiles of unseen g (or a fixed [lo, hi]), and their mean."""
     g = np.asarray(unseen_g, dtype=np.float64)
     check_unseen_count(g.size)
@@ -70,7 +72,7 @@ class ForgettingQuality:
         return {**asdict(self), "outside": self.outside}
 
 
-def forgetting_quality(forget_g: Sequence[float], interval: Interval) -> ForgettingQuality:
+def forgetting_quality(forget_g: Sequence[float] | np.ndarray, interval: Interval) -> ForgettingQuality:
     g = np.asarray(forget_g, dtype=np.float64)
     if g.size == 0:
         raise UserError("the forget set holds no sequences")

@@ -15,6 +15,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -49,8 +50,8 @@ class LoadedModel:
     """A causal LM on its device, its tokenizer, and how sequences are put in front of it."""
 
     name: str
-    model: torch.nn.Module
-    tokenizer: object  # transformers.PreTrainedTokenizerBase
+    model: Any  # a transformers causal LM (tests use small torch modules with its interface)
+    tokenizer: Any  # a transformers PreTrainedTokenizerBase
     source: Path | None  # the folder it was loaded from (None: built in code)
 
     @property
@@ -111,7 +112,7 @@ def load_model(
     folder = builtin_folder(spec) if spec in BUILTIN_MODELS else Path(spec) if Path(spec).exists() else None
     where = str(folder) if folder else spec
     try:
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=default_dtype(device))
+        model: Any = AutoModelForCausalLM.from_pretrained(where, dtype=default_dtype(device))
     except Exception as e:
         if folder is not None:
             raise UserError(f"{where}: not a model folder transformers can load ({_first_line(e)})") from None

@@ -25,7 +25,7 @@ def read_sequences(
     encoded = iter(loaded.encode(texts)) if texts else iter(())
     ids, sequences = [], []
     for r in records:
-        tokens = next(encoded) if r.text is not None else r.tokens
+        tokens = next(encoded) if r.text is not None else (r.tokens or [])
         check_token_ids(r.id, tokens, loaded.vocab_size, "the model")
         ids.append(r.id)
         sequences.append(np.asarray(tokens[:max_tokens] if max_tokens else tokens, dtype=np.uint32))

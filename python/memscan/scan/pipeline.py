@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from memscan.scan.corpus import NAME as BUILTIN_CORPUS, kjv_paragraphs
+from memscan.scan.corpus import NAME as BUILTIN_CORPUS
+from memscan.scan.corpus import kjv_paragraphs
 from memscan.scan.index import CorpusIndex, Document
 from memscan.scan.ragged import check_token_ids
 from memscan.scan.readers import Record, read_records

@@ -10,6 +10,7 @@ import numpy as np
 from memscan.errors import UserError
 
 MAX_TOKEN_ID = 2**32 - 1
+TokenSequence = Sequence[int] | np.ndarray  # one sequence of token ids
 
 
 def as_tokens(seq) -> np.ndarray:
@@ -39,10 +40,10 @@ class Packed:
     @classmethod
     def from_padded(cls, rows: np.ndarray, lengths: Sequence[int]) -> Packed:
         """Row i's first lengths[i] tokens of a 2-D array (e.g. a batch of generations)."""
-        lengths = np.asarray(lengths, dtype=np.int64)
-        keep = np.arange(rows.shape[1])[None, :] < lengths[:, None]
-        offsets = np.zeros(len(lengths) + 1, dtype=np.uint64)
-        np.cumsum(lengths, out=offsets[1:])
+        counts = np.asarray(lengths, dtype=np.int64)
+        keep = np.arange(rows.shape[1])[None, :] < counts[:, None]
+        offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
+        np.cumsum(counts, out=offsets[1:])
         return cls(np.ascontiguousarray(rows[keep], dtype=np.uint32), offsets)
 
     def __len__(self) -> int:

@@ -75,7 +75,7 @@ class Unlearning:
         self.state = UnlearnState(phase=self.phase.label)
         self.optimizer = self._optimizer()
         if checkpoint is not None and checkpoint.exists():
-            self._resume()
+            self._resume(checkpoint)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.loaded.model.parameters(), lr=self.config.lr, betas=self.config.betas)
@@ -156,14 +156,14 @@ class Unlearning:
         torch.save(payload, tmp)
         os.replace(tmp, self.checkpoint)
 
-    def _resume(self) -> None:
-        payload = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+    def _resume(self, checkpoint: Path) -> None:
+        payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if payload["config"] != asdict(self.config):
-            raise UserError(f"{self.checkpoint} belongs to a run with other settings; use another output directory")
+            raise UserError(f"{checkpoint} belongs to a run with other settings; use another output directory")
         self.loaded.model.load_state_dict(payload["model"])
         state = payload["state"]
         self.state = UnlearnState(state["epoch"], state["phase"], [EpochRecord(**r) for r in state["records"]], None)
         self.phase = START[self.config.method](self.config, self.loaded.model, payload["task_base"])
         self.optimizer = self._optimizer()
         self.optimizer.load_state_dict(payload["optimizer"])
-        self.log(f"resuming after epoch {self.state.epoch - 1} from {self.checkpoint}")
+        self.log(f"resuming after epoch {self.state.epoch - 1} from {checkpoint}")

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memscan.errors import UserError
-from memscan.model.interval import MIN_UNSEEN
 from memscan.eval.tasks import PAPER_SUITE
+from memscan.model.interval import MIN_UNSEEN
 from memscan.unlearn import METHODS
 
 if sys.version_info >= (3, 11):

@@ -11,9 +11,9 @@ import numpy as np
 import pyarrow as pa
 
 from memscan import io
-from memscan.tables import format_table
 from memscan.experiment.sweep.config import NONE, SweepConfig
 from memscan.experiment.sweep.run import cell_path
+from memscan.tables import format_table
 
 # Summarised per (model, forget size, method): lower is better for the first, higher for utility.
 SUMMARY_COLUMNS = (
@@ -85,7 +85,8 @@ def seed_summary(column: str, values) -> tuple[float, float, float]:
     without clipping."""
     if column.endswith("perplexity"):
         logs = [np.log(v) for v in values if v is not None and np.isfinite(v) and v > 0]
-        return tuple(float(np.exp(x)) for x in mean_interval(logs, (0.0, np.inf)))
+        centre, low, high = mean_interval(logs, (0.0, np.inf))
+        return float(np.exp(centre)), float(np.exp(low)), float(np.exp(high))
     return mean_interval(values, _range(column))
 
 
