@@ -1,40 +1,14 @@
-"""The real `memscan` command on real text (the built-in KJV), good input and bad."""
+"""The `memscan` scanner commands on real text (the built-in KJV), good input and bad."""
 
 import json
-import os
 import subprocess
-import sys
 
 import pyarrow.parquet as pq
 import pytest
 
-MEMSCAN = [sys.executable, "-m", "memscan.cli"]
+from helpers import fails_cleanly, memscan, memscan_process
+
 GENESIS = "In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness [was] upon the face of the deep."
-
-
-def memscan(*args, cwd=None):
-    return subprocess.run(
-        [*MEMSCAN, *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def fails_cleanly(result, message):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("memscan: error:")]
-    assert len(lines) == 1 and message in lines[0], result.stderr
-
-
-@pytest.fixture(scope="module")
-def kjv_index(tmp_path_factory):
-    out = tmp_path_factory.mktemp("idx") / "kjv"
-    result = memscan("index", "build", "kjv", "-o", out, "--shard-tokens", 400_000)
-    assert result.returncode == 0, result.stderr
-    return out
 
 
 @pytest.fixture
@@ -179,14 +153,9 @@ def test_score_needs_exactly_one_target(generations, tmp_path):
     fails_cleanly(memscan("score", generations, "-o", tmp_path / "o.parquet"), "exactly one of --index")
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
-    env_cache = tmp_path / "cache"
-    result = subprocess.run(
-        [*MEMSCAN, "scan-demo", "-o", tmp_path / "demo"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MEMSCAN_CACHE": str(env_cache)},
-    )
+    result = memscan_process("scan-demo", "-o", tmp_path / "demo", env={"MEMSCAN_CACHE": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "verbatim:genesis-creation" in report

@@ -4,33 +4,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pyarrow.parquet as pq
 import pytest
 import torch
 
-from test_cli import fails_cleanly, memscan
-from tiny_model import as_text, memorize, random_sequences, tiny_model, tiny_tokenizer
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """A memorizing tiny model saved with save_pretrained, and forget / unseen JSONL files."""
-    root = tmp_path_factory.mktemp("model")
-    sequences = random_sequences(30, 20, seed=2)
-    model = tiny_model()
-    memorize(model, sequences[:6], steps=80, weights=[1, 1, 2, 4, 8, 8])
-    model.save_pretrained(root / "tiny")
-    tiny_tokenizer().save_pretrained(root / "tiny")
-    write_jsonl(root / "forget.jsonl", [{"id": f"f{i}", "text": as_text(s)} for i, s in enumerate(sequences[:6])])
-    write_jsonl(root / "unseen.jsonl", [{"id": f"u{i}", "text": as_text(s)} for i, s in enumerate(sequences[6:])])
-    return root
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+from helpers import MEMSCAN, fails_cleanly, memscan, write_jsonl
+from tiny_model import tiny_tokenizer
 
 
 def sets(ws, forget="forget.jsonl", unseen="unseen.jsonl"):
@@ -121,15 +102,11 @@ def test_unlearn_writes_the_model_and_every_epoch(workspace, tmp_path):
     fails_cleanly(memscan(*unlearn_args(workspace, tmp_path / "u")), "already holds a finished run")
 
 
+@pytest.mark.slow
 def test_unlearn_survives_kill_9_and_resumes_to_the_same_result(workspace, tmp_path):
     straight = memscan(*unlearn_args(workspace, tmp_path / "straight", "--method", "tau", "--tau-switch", 0.9))
     assert straight.returncode == 0, straight.stderr
-    args = [
-        sys.executable,
-        "-m",
-        "memscan.cli",
-        *map(str, unlearn_args(workspace, tmp_path / "killed", "--method", "tau", "--tau-switch", 0.9)),
-    ]
+    args = [*MEMSCAN, *map(str, unlearn_args(workspace, tmp_path / "killed", "--method", "tau", "--tau-switch", 0.9))]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
     checkpoint = tmp_path / "killed" / "checkpoint.pt"
     deadline = time.time() + 120

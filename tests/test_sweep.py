@@ -7,11 +7,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import fails_cleanly, memscan, write_jsonl
 from memscan.errors import UserError
 from memscan.experiment.sweep import config_from_dict, run_sweep
 from memscan.experiment.sweep.run import cell_path
-from test_cli import fails_cleanly, memscan
-from test_model_cli import workspace, write_jsonl  # noqa: F401  (the tiny model folder fixture)
 
 TASK = [
     {"context": "w0 w1", "choices": [" w2", " w3", " w4"], "answer": 0},
@@ -20,13 +19,13 @@ TASK = [
 
 
 @pytest.fixture(scope="module")
-def task_file(workspace):  # noqa: F811
+def task_file(workspace):
     path = workspace / "mini.jsonl"
     write_jsonl(path, TASK)
     return path
 
 
-def test_eval_writes_the_utility_table(workspace, task_file, tmp_path):  # noqa: F811
+def test_eval_writes_the_utility_table(workspace, task_file, tmp_path):
     result = memscan("eval", workspace / "tiny", "--tasks", task_file, "--device", "cpu", "-o", tmp_path / "e")
     assert result.returncode == 0, result.stderr
     rows = pq.read_table(tmp_path / "e" / "utility.parquet").to_pylist()
@@ -36,7 +35,7 @@ def test_eval_writes_the_utility_table(workspace, task_file, tmp_path):  # noqa:
     assert "mini" in result.stdout and (tmp_path / "e" / "utility.md").exists()
 
 
-def test_eval_refuses_bad_tasks(workspace, tmp_path):  # noqa: F811
+def test_eval_refuses_bad_tasks(workspace, tmp_path):
     fails_cleanly(
         memscan("eval", workspace / "tiny", "--tasks", "arc_easy,helaswag", "-o", tmp_path / "e"),
         "unknown task 'helaswag'",
@@ -54,7 +53,7 @@ def test_eval_refuses_bad_tasks(workspace, tmp_path):  # noqa: F811
     assert not (tmp_path / "e").exists()
 
 
-def tiny_grid(workspace, task_file, **changes):  # noqa: F811
+def tiny_grid(workspace, task_file, **changes):
     raw = {
         "models": [str(workspace / "tiny")],
         "forget_sizes": [4],
@@ -75,7 +74,8 @@ def tiny_grid(workspace, task_file, **changes):  # noqa: F811
     return config_from_dict(raw)
 
 
-def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
     config, out = tiny_grid(workspace, task_file), tmp_path / "sweep"
     run_sweep(config, out)
     results = pq.read_table(out / "results.parquet").to_pylist()
@@ -146,7 +146,8 @@ def test_bad_sweep_configs_fail_in_one_line(tmp_path, toml, message):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_cell_that_needs_more_passages_than_the_corpus_has_fails_cleanly(workspace, task_file, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_a_cell_that_needs_more_passages_than_the_corpus_has_fails_cleanly(workspace, task_file, tmp_path):
     config = tmp_path / "grid.toml"
     config.write_text(
         f"models = [{json.dumps(str(workspace / 'tiny'))}]\nforget_sizes = [100000]\nmethods = ['none']\ntasks = [{json.dumps(str(task_file))}]\nimplant_lr = 1e-4\n"

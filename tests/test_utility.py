@@ -77,6 +77,7 @@ def test_perplexity_is_exp_of_the_mean_token_nll(bigram):
     ),
     st.integers(0, 3),
 )
+@pytest.mark.slow
 def test_total_nll_equals_the_sum_of_log_softmax_terms(choices, seed):
     """Property: every choice's NLL equals a plain sum over the bigram table."""
     loaded = bigram_model(MODEL, seed)
