@@ -211,7 +211,7 @@ def attack(inputs: ModelInputs, out, neighbours, reference_share, seed, batch_si
     click.echo(f"wrote {out}/scores.parquet, metrics.csv, summary.json, roc.png")
 
 
-def _gamma(ctx, param, value: str) -> float | None:
+def _gamma(_ctx, _param, value: str) -> float | None:
     try:
         return None if value == "hi" else float(value)
     except ValueError:
