@@ -92,7 +92,7 @@ def model_inputs(command):
 
 
 g_score = click.option(
-    "--score", "g_score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g."
+    "--score", "score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g."
 )
 
 
@@ -125,13 +125,13 @@ g_score = click.option(
 )
 @options.batch_size
 @options.overwrite
-def memorization(inputs: ModelInputs, out, n, k, g_score, fixed, index_dir, corpus_k, batch_size, overwrite):
+def memorization(inputs: ModelInputs, out, n, k, score, fixed, index_dir, corpus_k, batch_size, overwrite):
     """Per-sequence memorization of the forget and unseen sets, the interval, and c(D_f)."""
     from memscan.model.memorization import MemorizationOptions, g_column, memorization_table
     from memscan.scan.index import CorpusIndex
     from memscan.scan.tokenizer import LoadedTokenizer
 
-    if g_score == "el" and not n:
+    if score == "el" and not n:
         raise UserError("--score el needs --n above 0")
     io.check_new(out, overwrite)
     loaded, forget, unseen = inputs.load(n)
@@ -145,7 +145,7 @@ def memorization(inputs: ModelInputs, out, n, k, g_score, fixed, index_dir, corp
             name: memorization_table(loaded, ids, sequences, memorization_options, index, progress)
             for name, (ids, sequences) in (("forget", forget), ("unseen", unseen))
         }
-    g_name = g_column(g_score, n)
+    g_name = g_column(score, n)
     interval = fit_interval(tables["unseen"].column(g_name).to_numpy(), tuple(fixed) if fixed else None)
     quality = forgetting_quality(tables["forget"].column(g_name).to_numpy(), interval)
     io.make_output_dir(out, overwrite)
@@ -241,9 +241,7 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     "--tau-switch", type=float, default=0.5, show_default=True, help="TAU: SGA until mean g falls below this, then TA."
 )
 @click.option("--tau-lambda", "tau_lam", type=float, default=1.0, show_default=True)
-@click.option(
-    "--score", "score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g."
-)
+@g_score
 @click.option(
     "--n", type=click.IntRange(min=1), default=10, show_default=True, help="EL_n's n when EL is g or tracked."
 )
