@@ -100,7 +100,7 @@ def overlap(a, b, n):
 
 
 def extraction_likelihood(x, generations_by_prefix, n):
-    """EL_n = sum over prefixes p = 0..T-n-1 of OVERLAP_n(gen_p, x[p:]) / (T - n)."""
+    """EL_n = sum over prefix lengths p = 1..T-n of OVERLAP_n(gen_p, x[p:]) / (T - n)."""
     total = sum(overlap(gen, x[p:], n) for p, gen in generations_by_prefix.items())
     return total / (len(x) - n)
 

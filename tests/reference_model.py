@@ -37,10 +37,11 @@ def generate_one(loaded, prompt, n_new):
 
 
 def el_loop(loaded, seq, n):
-    """EL_n with one generation per prefix t = 1..T-n (prompt x_<t, continuation to length T)."""
+    """EL_n as Jang et al.'s code computes it: one generation per prefix length p = 1..T-n
+    (prompt x_1..x_p, continuation to length T), OVERLAP_n against x_p+1..x_T, over T - n."""
     T = len(seq)
     total = 0.0
-    for p in range(T - n):
+    for p in range(1, T - n + 1):
         generated = generate_one(loaded, seq[:p], T - p)
         total += overlap(list(generated), list(seq[p:]), n)
     return total / (T - n)

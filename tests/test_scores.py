@@ -42,20 +42,24 @@ def test_ngram_overlap_equals_reference(batch, n):
 def test_extraction_likelihood_equals_reference(x, n, data):
     x = x if len(x) > n else x + [1] * (n + 1 - len(x))
     T = len(x)
-    gens = {p: data.draw(st.lists(token, min_size=T - p, max_size=T - p)) for p in range(T - n)}
+    gens = {p: data.draw(st.lists(token, min_size=T - p, max_size=T - p)) for p in range(1, T - n + 1)}
     got = scores.extraction_likelihood([x], list(gens.values()), [0] * len(gens), list(gens), n)
     assert got[0] == pytest.approx(ref.extraction_likelihood(x, gens, n))
 
 
 def test_extraction_likelihood_of_perfect_recall_is_one():
     x = list(range(20))
-    gens = [x[p:] for p in range(20 - 10)]
-    assert scores.extraction_likelihood([x], gens, [0] * 10, range(10), 10)[0] == 1.0
+    gens = [x[p:] for p in range(1, 20 - 10 + 1)]
+    assert scores.extraction_likelihood([x], gens, [0] * 10, range(1, 11), 10)[0] == 1.0
 
 
 def test_extraction_likelihood_rejects_wrong_lengths_and_short_sequences():
-    with pytest.raises(UserError, match="should hold 5 tokens"):
-        scores.extraction_likelihood([[1, 2, 3, 4, 5]], [[1, 2]], [0], [0], 2)
+    with pytest.raises(UserError, match="should hold 4 tokens"):
+        scores.extraction_likelihood([[1, 2, 3, 4, 5]], [[1, 2]], [0], [1], 2)
+    with pytest.raises(UserError, match="prefixes run from 1 to T-n"):  # never the empty prefix
+        scores.extraction_likelihood([[1, 2, 3, 4, 5]], [[1, 2, 3, 4, 5]], [0], [0], 2)
+    with pytest.raises(UserError, match="prefixes run from 1 to T-n"):
+        scores.extraction_likelihood([[1, 2, 3, 4, 5]], [[5]], [0], [4], 2)
     with pytest.raises(UserError, match="needs more than 10"):
         scores.extraction_likelihood([[1, 2, 3]], [], [], [], 10)
     with pytest.raises(UserError, match="does not exist"):
@@ -109,6 +113,6 @@ def test_packed_input_equals_list_input():
     packed = Packed.from_padded(rows, [4, 3])
     assert len(packed) == 2
     x = [[1, 2, 3, 4, 5]]
-    as_list = scores.extraction_likelihood(x, [[1, 2, 3, 4, 5], [2, 3, 4, 5]], [0, 0], [0, 1], 2)
-    gens = Packed.from_padded(np.array([[1, 2, 3, 4, 5], [2, 3, 4, 5, 0]]), [5, 4])
-    assert scores.extraction_likelihood(x, gens, [0, 0], [0, 1], 2).tolist() == as_list.tolist()
+    as_list = scores.extraction_likelihood(x, [[2, 3, 4, 5], [3, 4, 5]], [0, 0], [1, 2], 2)
+    gens = Packed.from_padded(np.array([[2, 3, 4, 5], [3, 4, 5, 0]]), [4, 3])
+    assert scores.extraction_likelihood(x, gens, [0, 0], [1, 2], 2).tolist() == as_list.tolist()

@@ -21,10 +21,10 @@ fn tokens(n: usize, seed: u64) -> Vec<u32> {
 
 fn bench_pairs(c: &mut Criterion) {
     let x = tokens(200, 1);
-    let gens: Vec<u32> = (0..190).flat_map(|p| x[p..].to_vec()).collect();
-    let gen_offsets = offsets_from_lengths((0..190).map(|p| 200 - p));
+    let gens: Vec<u32> = (1..=190).flat_map(|p| x[p..].to_vec()).collect();
+    let gen_offsets = offsets_from_lengths((1..=190).map(|p| 200 - p));
     let owner = vec![0u32; 190];
-    let prefix: Vec<u32> = (0..190).collect();
+    let prefix: Vec<u32> = (1..=190).collect();
     let seq_offsets = [0u64, 200];
     c.bench_function("extraction_likelihood T=200 n=10", |b| {
         b.iter(|| {

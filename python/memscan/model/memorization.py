@@ -101,14 +101,16 @@ def memorization_table(
 
 
 def _wanted_prefixes(length: int, options: MemorizationOptions) -> list[int]:
-    prefixes = set(range(length - options.n)) if options.n else set()
+    prefixes = set(range(1, length - options.n + 1)) if options.n else set()  # Jang et al.: 1..T-n
     if options.k and length > options.k:
         prefixes.add(options.k)
     return sorted(prefixes)
 
 
 def _el(sequences, found, n: int) -> np.ndarray:
-    keep = found.prefix < np.asarray([len(sequences[i]) - n for i in found.owner], dtype=np.int64)
+    keep = (found.prefix >= 1) & (
+        found.prefix <= np.asarray([len(sequences[i]) - n for i in found.owner], dtype=np.int64)
+    )
     picked = np.flatnonzero(keep)
     return extraction_likelihood(
         sequences, [found.continuations[j] for j in picked], found.owner[picked], found.prefix[picked], n

@@ -58,8 +58,8 @@ def extraction_likelihood(
     """EL_n per sequence from the greedy continuations of its prefixes.
 
     generations[j] continues the first prefix[j] tokens of sequences[owner[j]] and
-    holds exactly T - prefix[j] tokens; EL_n sums OVERLAP_n over a sequence's
-    generations and divides by T - n (prefixes 0..T-n-1 give the definition's t = 1..T-n).
+    holds exactly T - prefix[j] tokens, prefix lengths running from 1 to T - n (Jang et
+    al.'s code); EL_n sums OVERLAP_n over a sequence's generations and divides by T - n.
     """
     owner_ids = np.ascontiguousarray(owner, dtype=np.uint32)
     prefix_lengths = np.ascontiguousarray(prefix, dtype=np.uint32)

@@ -201,9 +201,9 @@ pub fn ngram_overlap_batch(gens: Ragged<'_>, refs: Ragged<'_>, n: usize) -> Resu
 /// `gens[j]` is the greedy continuation generated for sequence `owner[j]` from its first
 /// `prefix[j]` tokens, and must hold exactly `T - prefix[j]` tokens (T the sequence's
 /// length). It is compared with the true suffix `x[prefix[j]..]`; EL_n of a sequence is
-/// the sum of those overlaps over its generations divided by `T - n`. Prefix lengths
-/// 0..T-n give the definition's t = 1..T-n; a caller that cannot generate from an empty
-/// prefix may pass fewer, and the sum is still divided by T - n.
+/// the sum of those overlaps over its generations divided by `T - n`. Prefix lengths run
+/// from 1 to T-n, as in Jang et al.'s code (never the empty prefix); a caller may pass
+/// fewer, and the sum is still divided by T - n.
 pub fn extraction_likelihood(
     sequences: Ragged<'_>,
     gens: Ragged<'_>,
@@ -224,10 +224,10 @@ pub fn extraction_likelihood(
             return Err(Error::invalid(format!("generation {j} belongs to sequence {s}, which does not exist")));
         }
         let len = sequences.get(s as usize).len();
-        if p as usize + n >= len || gens.get(j).len() != len - p as usize {
+        if p == 0 || p as usize + n > len || gens.get(j).len() != len - p as usize {
             return Err(Error::invalid(format!(
                 "generation {j} from a {p}-token prefix of sequence {s} ({len} tokens) should hold {} tokens, not {} \
-                 (prefixes run from 0 to T-n-1)",
+                 (prefixes run from 1 to T-n)",
                 len.saturating_sub(p as usize),
                 gens.get(j).len()
             )));
