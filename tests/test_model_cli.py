@@ -171,3 +171,25 @@ def test_bad_input_gives_one_line_and_exit_2(workspace, tmp_path, case, message)
         "memorization", model, "--forget", forget, "--unseen", unseen, "--device", "cpu", "-o", out, *extra
     )
     fails_cleanly(result, message)
+
+
+def test_the_paper_preset_fills_what_the_command_line_leaves_unset(workspace, tmp_path):
+    args = [
+        "unlearn",
+        *sets(workspace),
+        "--method",
+        "sga",
+        "--preset",
+        "paper",
+        "--max-epochs",
+        2,
+        "-o",
+        tmp_path / "u",
+    ]
+    result = memscan(*args)
+    assert result.returncode == 0, result.stderr
+    identity = json.loads((tmp_path / "u" / "run.json").read_text())["identity"]
+    assert identity["config"]["max_epochs"] == 2  # given: kept
+    assert identity["fixed_interval"] == [0.15, 0.6]  # not given: the authors' value
+    result = memscan("memorization", *sets(workspace), "-o", tmp_path / "m", "--n", 0, "--preset", "paper")
+    assert json.loads((tmp_path / "m" / "summary.json").read_text())["interval"]["source"] == "fixed"

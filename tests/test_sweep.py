@@ -193,3 +193,13 @@ def test_the_implant_rate_may_be_set_per_model():
         }
     )
     assert [per_model.implant_lr_for(m) for m in per_model.models] == [1e-4, 2e-5]
+
+
+def test_the_paper_preset_sets_what_the_config_leaves_unset(workspace, task_file):
+    paper = tiny_grid(workspace, task_file, preset="paper", max_epochs=3)
+    assert paper.max_epochs == 3 and paper.fixed_interval == (0.15, 0.60)
+    assert tiny_grid(workspace, task_file, fixed_interval=[0.1, 0.5]).fixed_interval == (0.1, 0.5)
+    with pytest.raises(UserError, match="unknown preset 'papr'"):
+        tiny_grid(workspace, task_file, preset="papr")
+    with pytest.raises(UserError, match="lo must not exceed hi"):
+        tiny_grid(workspace, task_file, fixed_interval=[0.5, 0.1])

@@ -8,8 +8,9 @@ import torch
 
 from memscan.model.forward import teacher_forced
 from memscan.model.interval import Interval
-from memscan.model.training import accumulate_gradients
+from memscan.model.weights import cpu_copy
 from memscan.unlearn import Targets, UnlearnConfig, Unlearning, run_unlearning
+from memscan.unlearn.sga import SelectiveAscent
 from memscan.unlearn.ta import TaskArithmetic
 from tiny_model import loaded as wrap
 
@@ -40,30 +41,93 @@ def teacher_forced_ma(model, sequences):
     return [s.memorization_accuracy for s in teacher_forced(model, sequences)]
 
 
-def test_sga_steps_only_on_the_selected_sequences(memorized):
+def reference_step(model, micro_batches, ascent, lr):
+    """One Adam step written out by hand: the loss is each micro-batch's mean token CE
+    (x_2..x_T of every sequence), averaged over the micro-batches."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
+    losses = []
+    for batch in micro_batches:
+        ids = torch.as_tensor(np.stack(batch).astype(np.int64))
+        logits = model(input_ids=ids).logits[:, :-1].float()
+        losses.append(torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:]))
+    loss = torch.stack(losses).mean()
+    (-loss if ascent else loss).backward()
+    optimizer.step()
+
+
+def assert_same_weights(a, b, atol=1e-7):
+    for x, y in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(x, y, rtol=0, atol=atol), float((x - y).abs().max())
+
+
+def test_sga_selects_within_each_micro_batch_and_averages_their_losses(memorized):
     model, sequences = fresh(memorized)
     reference, _ = fresh(memorized)
-    forget = sequences[:9]  # six memorized, three not
+    forget = sequences[:9]  # six memorized, three not: micro-batches [0..7] and [8]
     config = UnlearnConfig("sga", lr=3e-3, max_epochs=1, gamma=0.95)
     state = Unlearning(model, forget, INTERVAL, config).run()
-    selected = state.records[0].selected
     g0 = np.array(state.records[0].g)
-    assert selected == sorted(set(np.flatnonzero(g0 >= 0.95).tolist()) | {int(g0.argmax())})
-    assert 0 < len(selected) < len(forget)
-    # the same update from the selected sequences alone
-    optimizer = torch.optim.Adam(reference.model.parameters(), lr=3e-3, betas=(0.9, 0.98))
-    accumulate_gradients(reference, [forget[i] for i in selected], ascent=True, micro_batch=8)
-    optimizer.step()
-    for a, b in zip(model.model.parameters(), reference.model.parameters()):
-        assert torch.equal(a, b)
+    first = sorted(set(np.flatnonzero(g0[:8] >= 0.95).tolist()) | {int(g0[:8].argmax())})
+    assert state.records[0].selected == [*first, 8]  # the second micro-batch's most memorized is its only one
+    assert 0 < len(first) < 8
+    reference_step(reference.model, [[forget[i] for i in first], [forget[8]]], ascent=True, lr=3e-3)
+    assert_same_weights(model.model, reference.model)
 
 
-def test_sga_never_pushes_sequences_already_below_lo(memorized):
+def test_ga_steps_on_everything_with_the_same_loss(memorized):
     model, sequences = fresh(memorized)
+    reference, _ = fresh(memorized)
+    forget = sequences[:10]
+    Unlearning(model, forget, INTERVAL, UnlearnConfig("ga", lr=3e-3, max_epochs=1)).run()
+    reference_step(reference.model, [forget[:8], forget[8:]], ascent=True, lr=3e-3)
+    assert_same_weights(model.model, reference.model)
+
+
+def test_sga_selection_and_memscans_variants():
     targets = Targets(Interval(0.5, 0.9, 0.6, "fixed", 24))
-    loop = Unlearning(model, sequences[:6], targets, UnlearnConfig("sga"))
-    g = np.array([0.3, 0.95, 0.4, 0.8, 0.6, 0.2])
-    assert loop.phase.select(g, targets) == [1, 3]
+    g = np.array([0.3, 0.2, 0.4, 0.8, 0.6, 0.95])
+    assert SelectiveAscent(0.7).micro_batches(g, targets, 3) == [[2], [3, 5]]  # each micro-batch's most memorized
+    assert SelectiveAscent(0.7, skip_below_lo=True).micro_batches(g, targets, 3) == [[3, 5]]
+    assert SelectiveAscent(None).micro_batches(g, targets, 6) == [[5]]  # gamma = the interval's hi
+    mean_below = np.array([0.1, 0.1, 0.95])  # mean 0.38 < mu_u 0.6, one still above hi
+    assert SelectiveAscent(0.7).stop_reason(mean_below, None, targets)
+    assert SelectiveAscent(0.7, strict_stop=True).stop_reason(mean_below, None, targets) is None
+
+
+def test_ta_ascends_until_the_first_threshold_then_edits_from_the_switch(memorized):
+    model, sequences = fresh(memorized)
+    forget = sequences[:6]
+    config = UnlearnConfig("ta", lr=3e-3, max_epochs=6, first_threshold=0.99)
+    switch = {}
+
+    def note(message):
+        if "switching to task arithmetic" in message:
+            switch["epoch"] = int(message.split()[1].rstrip(":"))
+            switch["weights"] = cpu_copy(model.model)
+
+    loop = Unlearning(model, forget, INTERVAL, config, log=note)
+    state = loop.run()
+    phases = [r.phase for r in state.records]
+    assert phases[0] == "ascent" and phases.index("task-arithmetic") == switch["epoch"] >= 1
+    assert np.mean(state.records[switch["epoch"] - 1].g) >= 0.99 > np.mean(state.records[switch["epoch"]].g)
+    input_weights = cpu_copy(fresh(memorized)[0].model)
+    assert any(not torch.equal(switch["weights"][n], input_weights[n]) for n in input_weights)  # theta_s, not theta_0
+
+
+def test_training_keeps_fp32_master_weights(memorized):
+    """A model loaded as on CUDA (bf16): one step at 5e-5 must move the weights as an fp32
+    step does; Adam on the bf16 weights themselves would round most of it away."""
+    model, sequences = fresh(memorized)
+    model.model.to(torch.bfloat16)
+    start = copy.deepcopy(model.model).float()
+    reference = wrap(copy.deepcopy(start))
+    forget = sequences[:6]
+    Unlearning(model, forget, INTERVAL, UnlearnConfig("ga", max_epochs=1)).run()
+    reference_step(reference.model, [forget], ascent=True, lr=5e-5)
+    assert all(p.dtype == torch.float32 for p in model.model.parameters())
+    assert_same_weights(model.model, reference.model, atol=1e-8)
+    moved = [float((a != b).float().mean()) for a, b in zip(model.model.parameters(), start.parameters())]
+    assert np.mean(moved) > 0.9
 
 
 def test_task_arithmetic_is_exact(memorized):

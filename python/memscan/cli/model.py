@@ -124,12 +124,16 @@ g_score = click.option(
     help="Span length that counts as a corpus match.",
 )
 @options.batch_size
+@options.preset
 @options.overwrite
-def memorization(inputs: ModelInputs, out, n, k, score, fixed, index_dir, corpus_k, batch_size, overwrite):
+@click.pass_context
+def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k, batch_size, overwrite, **settings):
     """Per-sequence memorization of the forget and unseen sets, the interval, and c(D_f)."""
     from memscan.model.memorization import MemorizationOptions, g_column, memorization_table
     from memscan.scan.index import CorpusIndex
     from memscan.scan.tokenizer import LoadedTokenizer
+
+    fixed = options.apply_preset(ctx, settings)["fixed_interval"]
 
     if score == "el" and not n:
         raise UserError("--score el needs --n above 0")
@@ -226,7 +230,9 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     "--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, show_default=True, help="Adam learning rate."
 )
 @click.option("--betas", type=float, nargs=2, default=(0.9, 0.98), show_default=True)
-@click.option("--max-epochs", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option(
+    "--max-epochs", type=click.IntRange(min=0), default=20, show_default=True, help="At most this many epochs."
+)
 @click.option(
     "--gamma",
     default="0.7",
@@ -235,7 +241,18 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     help="SGA ascends on g >= gamma; 'hi' uses the interval's upper end.",
 )
 @click.option(
-    "--lambda", "lam", type=float, default=3.0, show_default=True, help="TA: theta_0 - lambda (theta_ft - theta_0)."
+    "--skip-below-lo", is_flag=True, help="SGA variant: never ascend on a sequence already below the interval."
+)
+@click.option("--strict-stop", is_flag=True, help="SGA variant: also wait until no sequence is above the interval.")
+@click.option(
+    "--first-threshold",
+    type=float,
+    default=0.9,
+    show_default=True,
+    help="TA: gradient ascent until mean g falls below this, then descent and the edit.",
+)
+@click.option(
+    "--lambda", "lam", type=float, default=3.0, show_default=True, help="TA: theta_s - lambda (theta - theta_s)."
 )
 @click.option(
     "--tau-switch", type=float, default=0.5, show_default=True, help="TAU: SGA until mean g falls below this, then TA."
@@ -252,7 +269,7 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     type=click.IntRange(min=1),
     default=8,
     show_default=True,
-    help="Sequences per forward pass (gradients add up to one update).",
+    help="Sequences per micro-batch: the loss averages their mean CEs; SGA selects within each.",
 )
 @click.option(
     "--max-ce",
@@ -262,10 +279,14 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     help="Stop when the mean token CE exceeds this (exploding).",
 )
 @options.seed
-def unlearn(inputs: ModelInputs, out, fixed, **settings):
+@options.preset
+@click.pass_context
+def unlearn(ctx, inputs: ModelInputs, out, **settings):
     """Unlearn the forget set from MODEL with GA, SGA, TA or TAU; writes OUT/model, epochs.parquet, run.json."""
     from memscan.unlearn import UnlearnConfig, run_unlearning
 
+    settings = options.apply_preset(ctx, settings)
+    fixed = settings.pop("fixed_interval")
     config = UnlearnConfig(**{**settings, "betas": tuple(settings["betas"])})
     loaded, forget, unseen = inputs.load(config.n if config.uses_el else 0)
     identity = {"model": str(inputs.model), "tokenizer": inputs.tokenizer, "max_tokens": inputs.max_tokens}

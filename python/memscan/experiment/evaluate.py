@@ -62,6 +62,7 @@ def evaluate_model(
     return ModelEvaluation(row, table, attack)
 
 
-def unseen_interval(loaded: LoadedModel, sets: PassageSets) -> Interval:
-    """The acceptable interval of MA from the unseen passages."""
-    return fit_interval(memorization_table(loaded, *sets.unseen, MemorizationOptions(n=0, k=0)).column("ma").to_numpy())
+def unseen_interval(loaded: LoadedModel, sets: PassageSets, fixed: tuple[float, ...] | None = None) -> Interval:
+    """The acceptable interval of MA from the unseen passages (or `fixed`, with their mean as mu_u)."""
+    unseen_ma = memorization_table(loaded, *sets.unseen, MemorizationOptions(n=0, k=0)).column("ma").to_numpy()
+    return fit_interval(unseen_ma, None if fixed is None else (fixed[0], fixed[1]))

@@ -19,7 +19,7 @@ from memscan.experiment.sets import PassageSets, PassageSizes, kjv_passages
 from memscan.model.interval import Interval
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import MemorizationOptions, memorization_table
-from memscan.model.training import accumulate_gradients
+from memscan.model.training import accumulate_gradients, chunks, train_in_fp32
 
 DEFAULT_REPEATS = (1, 2, 4, 8)
 
@@ -37,12 +37,13 @@ def implant(
     micro_batch: int = 8,
     progress=None,
 ) -> list[float]:
-    """Fine-tune in place; returns the mean token CE of each epoch's batch before its update."""
+    """Fine-tune in place (fp32 master weights); returns the mean token CE of each epoch's batch before its update."""
+    train_in_fp32(loaded)
     optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=lr, weight_decay=0.0)
     losses = []
     for epoch in range(max(repeats)):
         batch = [s for s, r in zip(sequences, repeats) if r > epoch]
-        losses.append(accumulate_gradients(loaded, batch, ascent=False, micro_batch=micro_batch))
+        losses.append(accumulate_gradients(loaded, chunks(batch, micro_batch), ascent=False, per_micro_batch=False))
         optimizer.step()
         loaded.model.zero_grad(set_to_none=True)
         if progress:
@@ -61,12 +62,18 @@ class ImplantedPassages:
 
 
 def implant_passages(
-    loaded: LoadedModel, sizes: PassageSizes, seed: int, lr: float, progress=None
+    loaded: LoadedModel,
+    sizes: PassageSizes,
+    seed: int,
+    lr: float,
+    progress=None,
+    fixed_interval: tuple[float, ...] | None = None,
 ) -> ImplantedPassages:
-    """Draw the sets, implant the forget set in place (repeats 1/2/4/8), learn the interval."""
+    """Draw the sets, implant the forget set in place (repeats 1/2/4/8), learn the interval
+    (or fix it, with mu_u still the unseen mean)."""
     sets = kjv_passages(loaded, sizes, seed)
     repeats = spread_repeats(sizes.forget)
     pretrained_ma = memorization_table(loaded, *sets.forget, MemorizationOptions(n=0, k=0)).column("ma").to_pylist()
     torch.manual_seed(seed)
     implant(loaded, sets.forget[1], repeats, lr, progress=progress)
-    return ImplantedPassages(sets, repeats, pretrained_ma, unseen_interval(loaded, sets))
+    return ImplantedPassages(sets, repeats, pretrained_ma, unseen_interval(loaded, sets, fixed_interval))

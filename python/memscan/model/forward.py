@@ -81,7 +81,8 @@ def teacher_forced(
     for batch in batches_by_length([len(s) for s in sequences], batch_size):
         rows = [context + [int(t) for t in sequences[i]] for i in batch]
         ids, mask = padded(rows, pad_id(loaded), loaded.device)
-        logits = loaded.model(input_ids=ids, attention_mask=mask).logits
+        with loaded.autocast():
+            logits = loaded.model(input_ids=ids, attention_mask=mask).logits
         for j, i in enumerate(batch):
             start, length = len(context), len(sequences[i])
             row_logits = logits[j, start : start + length - 1].float()

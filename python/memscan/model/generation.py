@@ -33,7 +33,8 @@ def sequence_caches(loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_
     for batch in batches_by_length([len(s) for s in sequences], batch_size):
         rows = [context + [int(t) for t in sequences[i]] for i in batch]
         ids, mask = padded(rows, pad_id(loaded), loaded.device)
-        cache = loaded.model(input_ids=ids, attention_mask=mask, use_cache=True).cache
+        with loaded.autocast():
+            cache = loaded.model(input_ids=ids, attention_mask=mask, use_cache=True).cache
         for j, i in enumerate(batch):
             caches[i] = [
                 (layer.keys[j, :, : len(rows[j])], layer.values[j, :, : len(rows[j])]) for layer in cache.layers
@@ -85,7 +86,8 @@ def greedy(
         cache = None
         if caches is not None and width > 1 and all(len(prompts[i]) or context for i in batch):
             cache = _prefilled(loaded, [caches[i] for i in batch], [len(rows[i]) for i in batch], width)
-        generated = _decode(loaded.model, ids, mask, cache, [n_new[i] for i in batch])
+        with loaded.autocast():
+            generated = _decode(loaded.model, ids, mask, cache, [n_new[i] for i in batch])
         for i, tokens in zip(batch, generated):
             out[i] = tokens
         if progress:

@@ -81,6 +81,10 @@ class LoadedModel:
             raise UserError(f"{self.name}: the tokenizer has neither a BOS nor an EOS token to start generation from")
         return start
 
+    def autocast(self):
+        """bf16 compute on CUDA whatever the weights' dtype (fp32 masters while training); nothing elsewhere."""
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
     def encode(self, texts: list[str]) -> list[list[int]]:
         return [enc for enc in self.tokenizer(texts, add_special_tokens=False).input_ids]
 

@@ -1,6 +1,12 @@
-"""The loss every weight update steps on: mean token cross-entropy over chosen
-sequences, ascended (GA, SGA) or descended (TA's fine-tuning, implanting), in
-micro-batches whose gradients add up to one full-batch update."""
+"""The loss every weight update steps on: token cross-entropy over chosen sequences,
+ascended (GA, SGA) or descended (TA's fine-tuning, implanting), in micro-batches whose
+gradients add up to one full-batch update.
+
+Two normalisations: the authors' (the mean token CE of each micro-batch, averaged over
+the micro-batches, as data-parallel training with one micro-batch per device computes
+it), and the mean token CE over every target token of the batch. They agree when every
+micro-batch holds as many target tokens as the others.
+"""
 
 from __future__ import annotations
 
@@ -13,30 +19,51 @@ from memscan.model.forward import pad_id, padded
 from memscan.model.loading import LoadedModel
 
 
-def accumulate_gradients(loaded: LoadedModel, sequences: Sequence[np.ndarray], ascent: bool, micro_batch: int) -> float:
-    """Fill .grad with the gradient of (-)mean token CE over `sequences` and return the mean CE.
+def chunks(sequences: Sequence[np.ndarray], size: int) -> list[list[np.ndarray]]:
+    """Consecutive micro-batches of at most `size` sequences."""
+    return [list(sequences[start : start + size]) for start in range(0, len(sequences), size)]
 
-    The BOS context is never a target; every real token after the first is.
+
+def accumulate_gradients(
+    loaded: LoadedModel, micro_batches: Sequence[Sequence[np.ndarray]], ascent: bool, per_micro_batch: bool = True
+) -> float:
+    """Fill .grad with the gradient of the loss (negated for ascent) and return the loss.
+
+    per_micro_batch: the loss is the mean over micro-batches of each one's mean token CE;
+    else the mean token CE over all of them. The BOS context is never a target; every
+    real token after the first is.
     """
     model, context = loaded.model, loaded.context
-    n_targets = sum(len(s) - 1 for s in sequences)
-    total_ce = 0.0
+    micro_batches = [batch for batch in micro_batches if len(batch)]
+    n_targets = sum(len(s) - 1 for batch in micro_batches for s in batch)
+    loss = 0.0
     model.zero_grad(set_to_none=True)
-    for start in range(0, len(sequences), micro_batch):
-        chunk = sequences[start : start + micro_batch]
-        rows = [context + [int(t) for t in s] for s in chunk]
+    for batch in micro_batches:
+        rows = [context + [int(t) for t in s] for s in batch]
         ids, mask = padded(rows, pad_id(loaded), loaded.device)
         labels = ids.clone()
         labels[mask == 0] = -100
         labels[:, : len(context) + 1] = -100  # the context and x_1 are never predicted
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        with loaded.autocast():
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         ce_sum = torch.nn.functional.cross_entropy(
             logits.transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="sum"
         )
-        objective = (-ce_sum if ascent else ce_sum) / n_targets
-        objective.backward()
-        total_ce += float(ce_sum.detach())
-    return total_ce / n_targets
+        if per_micro_batch:
+            share = ce_sum / sum(len(s) - 1 for s in batch) / len(micro_batches)
+        else:
+            share = ce_sum / n_targets
+        (-share if ascent else share).backward()
+        loss += float(share.detach())
+    return loss
+
+
+def train_in_fp32(loaded: LoadedModel) -> None:
+    """Make the weights fp32 masters before any update: Adam on bf16 weights loses a 5e-5
+    step to rounding (a weight near 0.02 has a bf16 spacing near 1e-4). On CUDA the
+    forward and backward still run in bf16 (`LoadedModel.autocast`)."""
+    if any(p.dtype != torch.float32 for p in loaded.model.parameters()):
+        loaded.model.float()
 
 
 def gradients_finite(model: torch.nn.Module) -> bool:

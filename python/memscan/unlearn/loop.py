@@ -2,7 +2,8 @@
 
 Every epoch: score each forget sequence (on the weights the method's phase names),
 record the scores, stop if the phase's rule says so, else take one full-batch update
-(the effective batch is the forget set, or the phase's selection of it). The state
+(the effective batch is the forget set, or the phase's selection of it, in
+micro-batches). Weights are fp32 masters while training. The state
 after each update is checkpointed, so a killed run resumes from its last finished
 epoch and, with the same seed, ends where an uninterrupted run would. A non-finite or
 exploding loss stops the run on the last good weights and says so.
@@ -22,7 +23,7 @@ import torch
 from memscan.errors import UserError
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
-from memscan.model.training import accumulate_gradients, gradients_finite, parameters_finite
+from memscan.model.training import accumulate_gradients, gradients_finite, parameters_finite, train_in_fp32
 from memscan.model.weights import cpu_copy, load_weights
 from memscan.unlearn import ga, sga, ta, tau
 from memscan.unlearn.config import UnlearnConfig
@@ -38,7 +39,7 @@ class EpochRecord:
     g: list[float]
     el: list[float] | None
     selected: list[int]  # forget indices the update after this scoring stepped on
-    train_ce: float | None  # mean token CE of that update's batch, before it
+    train_ce: float | None  # the loss of that update (mean CE per micro-batch, averaged), before it
     seconds: float  # wall time of the epoch: scoring, and the update and checkpoint if it took one
 
 
@@ -71,6 +72,7 @@ class Unlearning:
         self.checkpoint = checkpoint
         self.log = log or (lambda message: None)
         torch.manual_seed(config.seed)
+        train_in_fp32(loaded)
         self.phase: Phase = START[config.method](config, loaded.model)
         self.state = UnlearnState(phase=self.phase.label)
         self.optimizer = self._optimizer()
@@ -99,12 +101,12 @@ class Unlearning:
                 self.state.reason = f"non-finite scores at epoch {self.state.epoch}"
                 break
             if (handover := self.phase.handover(g, model)) is not None:
-                self.phase, why = handover
+                self.phase, why = handover  # the optimizer's state carries over
                 self.state.phase = self.phase.label
-                self.optimizer = self._optimizer()
                 self.log(f"epoch {self.state.epoch}: {why}")
             reason = self.stop_reason(g, el)
-            selected = [] if reason else self.phase.select(g, self.targets)
+            micro_batches = [] if reason else self.phase.micro_batches(g, self.targets, self.config.micro_batch)
+            selected = sorted(i for batch in micro_batches for i in batch)
             record = EpochRecord(
                 self.state.epoch, self.state.phase, g.tolist(), None if el is None else el.tolist(), selected, None, 0.0
             )
@@ -119,9 +121,8 @@ class Unlearning:
             if not selected:
                 self.state.reason = f"nothing left to ascend on at epoch {self.state.epoch}"
                 break
-            ce = accumulate_gradients(
-                self.loaded, [self.forget[i] for i in selected], self.phase.ascent, self.config.micro_batch
-            )
+            batches = [[self.forget[i] for i in batch] for batch in micro_batches]
+            ce = accumulate_gradients(self.loaded, batches, self.phase.ascent)
             record.train_ce = ce
             if not np.isfinite(ce) or ce > self.config.max_ce or not gradients_finite(model):
                 self.state.reason = f"loss non-finite or exploding (mean CE {ce:.4g}) at epoch {self.state.epoch}; kept epoch {self.state.epoch}"

@@ -1,7 +1,8 @@
 """What one unlearning method decides, as a phase of the shared epoch loop (loop.py):
-which forget sequences the next update steps on, in which direction, on which weights
-g is scored, and when to stop. A method is one phase (GA, SGA, TA) or a phase that
-hands over to another (TAU: selective ascent, then task arithmetic)."""
+which forget sequences the next update steps on and how they form micro-batches, in
+which direction, on which weights g is scored, and when to stop. A method is one
+phase (GA, SGA) or a phase that hands over to another (TA: ascent, then task
+arithmetic; TAU: selective ascent, then task arithmetic)."""
 
 from __future__ import annotations
 
@@ -32,15 +33,17 @@ class Phase:
         """The weights g is scored on while the block runs: the model as it is."""
         return nullcontext(model)
 
-    def select(self, g: np.ndarray, targets: Targets) -> list[int]:
-        """The forget sequences the next update steps on: all of them."""
-        return list(range(len(g)))
+    def micro_batches(self, g: np.ndarray, targets: Targets, size: int) -> list[list[int]]:
+        """The forget sequences the next update steps on, as micro-batches: all of them,
+        in consecutive micro-batches of `size`."""
+        return [list(range(start, min(start + size, len(g)))) for start in range(0, len(g), size)]
 
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None, targets: Targets) -> str | None:
         raise NotImplementedError
 
     def handover(self, g: np.ndarray, model: torch.nn.Module) -> tuple[Phase, str] | None:
-        """The phase that takes over before this epoch's stopping rule, and why; None to go on."""
+        """The phase that takes over before this epoch's stopping rule, and why; None to go on.
+        The optimizer's state carries over, as in the authors' code."""
         return None
 
     def saved_state(self) -> dict[str, torch.Tensor] | None:
@@ -48,4 +51,13 @@ class Phase:
         return None
 
     def finish(self, model: torch.nn.Module) -> None:
-        """Turn the trained weights into the output model (nothing to do but for TA)."""
+        """Turn the trained weights into the output model (nothing to do but for task arithmetic)."""
+
+
+def below_mu_u(g: np.ndarray, el: np.ndarray | None, targets: Targets) -> str | None:
+    """Jang et al.'s stopping rule: mean g < mu_u (and mean EL_n below its unseen mean when tracked)."""
+    mean, mu_u = float(g.mean()), targets.interval.mu_u
+    el_done = el is None or targets.unseen_el_mean is None or float(el.mean()) < targets.unseen_el_mean
+    if mean < mu_u and el_done:
+        return f"mean g {mean:.4f} < mu_u {mu_u:.4f}" + (" and mean EL below its unseen mean" if el is not None else "")
+    return None

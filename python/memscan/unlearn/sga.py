@@ -1,7 +1,11 @@
-"""SGA, selective gradient ascent (Barbulescu & Triantafillou): every epoch ascend only on
-the sequences still memorized (g >= gamma), always on the most memorized one and never
-on one already below the interval; stop when none is above the interval's top and the
-mean is below mu_u."""
+"""SGA, selective gradient ascent (Barbulescu & Triantafillou), as the authors ran it:
+every epoch re-score the forget set; within each micro-batch ascend on the sequences
+still memorized (g >= gamma) plus that micro-batch's most memorized one; stop as GA
+does (mean g < mu_u).
+
+memscan's variants, each a named option: `skip_below_lo` never ascends on a sequence
+already below the interval (so no sequence is pushed further into over-unlearning), and
+`strict_stop` also waits until no sequence is above the interval's top."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import numpy as np
 import torch
 
 from memscan.unlearn.config import UnlearnConfig
-from memscan.unlearn.phase import Phase, Targets
+from memscan.unlearn.phase import Phase, Targets, below_mu_u
 
 NAME = "sga"
 
@@ -17,21 +21,30 @@ NAME = "sga"
 class SelectiveAscent(Phase):
     label = "selective-ascent"
 
-    def __init__(self, gamma: float | None):
+    def __init__(self, gamma: float | None, skip_below_lo: bool = False, strict_stop: bool = False):
         self.gamma = gamma  # None: the interval's hi
+        self.skip_below_lo, self.strict_stop = skip_below_lo, strict_stop
 
-    def select(self, g: np.ndarray, targets: Targets) -> list[int]:
+    def micro_batches(self, g: np.ndarray, targets: Targets, size: int) -> list[list[int]]:
         interval = targets.interval
         gamma = interval.hi if self.gamma is None else self.gamma
-        chosen = set(np.flatnonzero(g >= gamma).tolist()) | {int(np.argmax(g))}
-        return sorted(i for i in chosen if g[i] >= interval.lo)
+        chosen = []
+        for batch in super().micro_batches(g, targets, size):
+            picked = {i for i in batch if g[i] >= gamma} | {max(batch, key=lambda i: g[i])}
+            if self.skip_below_lo:
+                picked = {i for i in picked if g[i] >= interval.lo}
+            if picked:
+                chosen.append(sorted(picked))
+        return chosen
 
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None, targets: Targets) -> str | None:
-        mean, interval = float(g.mean()), targets.interval
-        if not (g > interval.hi).any() and mean < interval.mu_u:
-            return f"no sequence above hi {interval.hi:.4f} and mean g {mean:.4f} < mu_u {interval.mu_u:.4f}"
-        return None
+        reason = below_mu_u(g, el, targets)
+        interval = targets.interval
+        if reason and self.strict_stop:
+            above = int((g > interval.hi).sum())
+            return None if above else f"no sequence above hi {interval.hi:.4f} and {reason}"
+        return reason
 
 
 def start(config: UnlearnConfig, model: torch.nn.Module, saved: dict | None = None) -> Phase:
-    return SelectiveAscent(config.gamma)
+    return SelectiveAscent(config.gamma, config.skip_below_lo, config.strict_stop)

@@ -1,11 +1,13 @@
-"""TA, task arithmetic (Ilharco et al.): fine-tune on the forget set by descent and
-output theta_0 - lambda (theta - theta_0), the edit that negates what fine-tuning added;
-g is scored on that edited model after every update, and the run stops when its mean
-falls below mu_u.
+"""TA, task arithmetic (Ilharco et al.) as the authors ran it: gradient ascent on the
+whole forget set until its mean g falls below `first_threshold` (0.9; at once if it
+starts below), then descent on it with the optimizer's state carried over; after every
+update the edited model theta_s - lambda (theta - theta_s) is scored, theta_s the
+weights at the switch, and the run stops when its mean g falls below mu_u. The edited
+model is the output.
 
-theta_0 stays on the CPU in the model's own dtype, so the accelerator holds one copy
-of the weights; while the edited model is scored, the fine-tuned weights wait on the
-CPU too and are copied back bit for bit.
+theta_s stays on the CPU in the weights' dtype (fp32 masters while training), so the
+accelerator holds one copy of the weights; while the edited model is scored, the
+fine-tuned weights wait on the CPU too and are copied back bit for bit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,23 @@ from memscan.unlearn.config import UnlearnConfig
 from memscan.unlearn.phase import Phase, Targets
 
 NAME = "ta"
+
+
+class AscentUntil(Phase):
+    """Gradient ascent on the whole forget set until mean g < `threshold`, then task arithmetic."""
+
+    label = "ascent"
+
+    def __init__(self, threshold: float, lam: float):
+        self.threshold, self.lam = threshold, lam
+
+    def stop_reason(self, g: np.ndarray, el: np.ndarray | None, targets: Targets) -> str | None:
+        return None  # the run stops on the edited model, after the switch
+
+    def handover(self, g: np.ndarray, model: torch.nn.Module) -> tuple[Phase, str] | None:
+        if g.mean() < self.threshold:
+            return TaskArithmetic(model, self.lam), f"mean g below {self.threshold}, switching to task arithmetic"
+        return None
 
 
 class TaskArithmetic(Phase):
@@ -63,4 +82,6 @@ class TaskArithmetic(Phase):
 
 
 def start(config: UnlearnConfig, model: torch.nn.Module, saved: dict | None = None) -> Phase:
-    return TaskArithmetic(model, config.lam, saved)
+    if saved is not None:  # the run had switched before its checkpoint
+        return TaskArithmetic(model, config.lam, saved)
+    return AscentUntil(config.first_threshold, config.lam)

@@ -1,6 +1,7 @@
 """TAU (Barbulescu & Triantafillou): selective gradient ascent until the forget set's
 mean g falls below `tau_switch`, then task arithmetic with lambda `tau_lam` relative to
-the weights at the switch (a fresh optimizer)."""
+the weights at the switch (descent on the whole forget set, the optimizer's state
+carried over)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ NAME = "tau"
 
 
 class SelectiveAscentThenTaskArithmetic(SelectiveAscent):
-    def __init__(self, gamma: float | None, switch_below: float, lam: float):
-        super().__init__(gamma)
-        self.switch_below, self.lam = switch_below, lam
+    def __init__(self, config: UnlearnConfig):
+        super().__init__(config.gamma, config.skip_below_lo, config.strict_stop)
+        self.switch_below, self.lam = config.tau_switch, config.tau_lam
 
     def handover(self, g: np.ndarray, model: torch.nn.Module) -> tuple[Phase, str] | None:
         if g.mean() < self.switch_below:
@@ -30,4 +31,4 @@ class SelectiveAscentThenTaskArithmetic(SelectiveAscent):
 def start(config: UnlearnConfig, model: torch.nn.Module, saved: dict | None = None) -> Phase:
     if saved is not None:  # the run had switched before its checkpoint
         return TaskArithmetic(model, config.tau_lam, saved)
-    return SelectiveAscentThenTaskArithmetic(config.gamma, config.tau_switch, config.tau_lam)
+    return SelectiveAscentThenTaskArithmetic(config)

@@ -11,7 +11,7 @@ from pathlib import Path
 from memscan.errors import UserError
 from memscan.eval.tasks import PAPER_SUITE
 from memscan.model.interval import MIN_UNSEEN
-from memscan.unlearn import METHODS
+from memscan.unlearn.config import METHODS, PRESETS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +38,8 @@ class SweepConfig:
         default_factory=lambda: dict(BUILTIN_IMPLANT_LR)
     )  # one rate, or one per model
     max_epochs: int = 10
+    fixed_interval: tuple[float, ...] | None = None  # [lo, hi] instead of the unseen quantiles
+    preset: str = "default"  # "paper": the authors' choices for every key not given (max_epochs, fixed_interval)
     k: int = 32  # prompt length of the extraction test
     neighbours: int = 2  # MIAU's neighbour calibration
     tasks: tuple[str, ...] = PAPER_SUITE
@@ -46,7 +48,7 @@ class SweepConfig:
 
     def shared(self) -> dict:
         """The settings every cell depends on: a sweep folder resumes only under the same ones."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in GRID_KEYS and k != "device"}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in (*GRID_KEYS, "device", "preset")}
 
     def implant_lr_for(self, model: str) -> float:
         return self.implant_lr[model] if isinstance(self.implant_lr, dict) else self.implant_lr
@@ -76,7 +78,10 @@ def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise UserError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(fields)})")
-    values = {}
+    preset = raw.get("preset", "default")
+    if preset not in PRESETS:
+        raise UserError(f"{where}: unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    values: dict = {key: value for key, value in PRESETS[preset].items() if key not in raw}
     for key, value in raw.items():
         default = fields[key].default
         if key == "implant_lr":
@@ -92,9 +97,15 @@ def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
             value = tuple(value)
         elif key == "task_limit" and value == 0:
             value = None  # TOML has no null: 0 means every item
-        elif key == "device":
+        elif key in ("device", "preset"):
             if not isinstance(value, str):
-                raise UserError(f"{where}: 'device' must be a string")
+                raise UserError(f"{where}: {key!r} must be a string")
+        elif key == "fixed_interval":
+            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
+                raise UserError(f"{where}: 'fixed_interval' must be [lo, hi]")
+            if not value[0] <= value[1]:
+                raise UserError(f"{where}: the interval {value} is empty: lo must not exceed hi")
+            value = tuple(float(v) for v in value)
         elif (
             not isinstance(value, (int, float))
             or isinstance(value, bool)

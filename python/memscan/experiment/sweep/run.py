@@ -142,7 +142,13 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                 load_weights(loaded.model, pretrained)
                 group = Group(model, size, seed)
                 methods = [method for m, f, s, method in todo if (m, f, s) == (model, size, seed)]
-                implanted = implant_passages(loaded, _sizes(config, size), seed, config.implant_lr_for(model))
+                implanted = implant_passages(
+                    loaded,
+                    _sizes(config, size),
+                    seed,
+                    config.implant_lr_for(model),
+                    fixed_interval=config.fixed_interval,
+                )
                 interval = implanted.interval
                 say(f"{model}, forget {size}, seed {seed}: implanted; interval [{interval.lo:.3f}, {interval.hi:.3f}]")
                 implanted_weights = cpu_copy(loaded.model)
