@@ -61,10 +61,12 @@ def test_memorization_matches_generations_against_a_corpus_index(workspace, tmp_
 
 
 def test_attack_writes_metrics_and_a_roc_plot(workspace, tmp_path):
-    result = memscan("attack", *sets(workspace), "-o", tmp_path / "a", "--neighbours", 2)
+    result = memscan("attack", *sets(workspace), "-o", tmp_path / "a", "--neighbours", 8, "--swap-neighbours", 2)
     assert result.returncode == 0, result.stderr
     metrics = {r["attack"]: r for r in json.loads((tmp_path / "a" / "summary.json").read_text())["metrics"]}
-    assert metrics["miau"]["auc"] > 0.9
+    assert metrics["miau"]["auc"] > 0.9 and metrics["zscore"]["auc"] > 0.9
+    assert "resampled from" in metrics["miau"]["neighbours"]  # every report names the generator
+    assert (tmp_path / "a" / "miau_scores.parquet").exists()
     assert (tmp_path / "a" / "roc.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -1,15 +1,23 @@
-"""MIAU: membership inference against unlearning (docs/definitions.md).
+"""MIAU, the paper's membership inference against unlearning: a neighbourhood attack.
 
-The attacker holds the released model, a pool of candidates (the forget set mixed
-with unseen sequences of the same distribution) and a reference sample known to be
-unseen. A sequence left memorized scores too high, one pushed too far scores too
-low: MIAU scores each candidate by how far its g and its loss lie from the
-reference distribution, in either direction (the sum of squared z-scores). Its
-calibrated form first subtracts the same quantities measured on perturbed
-neighbours of the candidate (adjacent-token swaps), which removes how hard the
-sequence is to begin with (as the neighbourhood attack of Mattern et al. 2023 does
-for the loss). The standard one-sided attacks (LOSS, zlib ratio, Min-K%, Min-K%++)
-run beside it.
+For each candidate x (the forget set and an equal-size sample of unseen sequences),
+make neighbours by masking spans of x and filling them by sampling; a model that has
+seen x scores it unusually far from its neighbours, in either direction: score(x) =
+|LL(x) - mean LL(neighbours)|, LL the mean token log-likelihood (Mattern et al. 2023;
+the authors' code, after DetectGPT). ROC AUC and PR AUC of forget vs unseen.
+
+The masks follow the authors' rule (DetectGPT's): int(pct * W / (span + 2)) spans of
+`span` units, placed at random with at least one free unit on either side, W the
+number of units. The authors fill word spans with T5-large. No mask-filling model can
+be installed offline, so memscan's neighbour generator works on tokens: each masked
+span of 2 tokens is resampled, left to right, from a causal language model given the
+neighbour's text before it (the full distribution, temperature 1), with the original
+token at each position excluded. The exclusion matters when the resampling model is the
+one that memorized x: unrestricted, it writes the memorized tokens back and x's
+neighbours are x itself (measured on the test model: AUC 0.11 instead of above 0.9);
+a T5 fill, like this one, almost never restores the original words. The causal model
+is the one under attack as it was before unlearning, or any other (`--mask-model`).
+Every report names the generator (`Neighbourhood.generator`).
 """
 
 from __future__ import annotations
@@ -18,121 +26,124 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
+import torch
 
-from memscan.attack.metrics import attack_metrics
-from memscan.attack.one_sided import one_sided_scores
-from memscan.model.forward import teacher_forced
-from memscan.model.interval import QUANTILES, Interval
+from memscan.model.forward import pad_id, padded, teacher_forced
 from memscan.model.loading import LoadedModel
+
+SPAN = 2  # units per masked span
+BUFFER = 1  # free units kept on either side of a span
+GENERATION_BATCH = 32  # copies resampled per forward pass (fixed: the samples depend on it)
 
 
 @dataclass(frozen=True)
-class AttackOptions:
-    reference_share: float = 0.5  # of the unseen set, held by the attacker as known non-members
-    neighbours: int = 4  # perturbed copies per sequence for the calibrated MIAU (0: skip it)
-    swap_share: float = 0.1  # share of positions swapped with their right neighbour
-    min_k: float = 0.2  # Min-K% and Min-K%++ average the lowest k of the token scores
+class MiauOptions:
+    neighbours: int = 25  # per candidate (0: skip the attack)
+    mask_pct: float = 0.3  # the authors' `pct`: the rule masks pct * span / (span + 2) of the units
     seed: int = 0
     batch_size: int = 8
 
 
-def split_unseen(n_unseen: int, options: AttackOptions) -> tuple[np.ndarray, np.ndarray]:
-    """(reference, candidate) indices of the unseen set, a fixed-seed random split."""
-    order = np.random.default_rng(options.seed).permutation(n_unseen)
-    n_reference = int(round(n_unseen * options.reference_share))
-    return np.sort(order[:n_reference]), np.sort(order[n_reference:])
+def mask_spans(length: int, pct: float, rng: np.random.Generator, span: int = SPAN, buffer: int = BUFFER) -> list[int]:
+    """Sorted starts of the masked spans of a sequence of `length` units (the authors' rule)."""
+    span = max(1, min(int(pct * length), span))
+    wanted = int(pct * length / (span + 2 * buffer))
+    masked = np.zeros(length, dtype=bool)
+    starts: list[int] = []
+    for _ in range(100 * wanted):  # random placement can jam; give up rather than loop forever
+        if len(starts) == wanted:
+            break
+        start = int(rng.integers(0, max(1, length - span)))
+        if not masked[max(0, start - buffer) : min(length, start + span + buffer)].any():
+            masked[start : start + span] = True
+            starts.append(start)
+    return sorted(starts)
 
 
-def neighbours_of(sequence: np.ndarray, count: int, swap_share: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """Copies of `sequence` with a share of positions swapped with the next token."""
-    out = []
-    for _ in range(count):
-        copy = sequence.copy()
-        n_swaps = max(1, int(round(swap_share * (len(copy) - 1))))
-        for p in rng.choice(len(copy) - 1, size=min(n_swaps, len(copy) - 1), replace=False):
-            copy[p], copy[p + 1] = copy[p + 1], copy[p]
-        out.append(copy)
-    return out
+def resampled_neighbours(
+    sampler: LoadedModel, sequences: Sequence[np.ndarray], count: int, options: MiauOptions
+) -> list[list[np.ndarray]]:
+    """`count` neighbours of every sequence: its masked token spans resampled left to right
+    from `sampler`, in batches of copies per span rank."""
+    rng = np.random.default_rng(options.seed)
+    generator = torch.Generator().manual_seed(options.seed)
+    copies = [np.array(s, dtype=np.uint32) for s in sequences for _ in range(count)]
+    spans = [mask_spans(len(c), options.mask_pct, rng) for c in copies]
+    for rank in range(max((len(s) for s in spans), default=0)):
+        todo = [j for j, s in enumerate(spans) if len(s) > rank]
+        for batch in range(0, len(todo), GENERATION_BATCH):
+            rows = todo[batch : batch + GENERATION_BATCH]
+            _resample(sampler, [copies[j] for j in rows], [spans[j][rank] for j in rows], generator)
+    return [copies[i * count : (i + 1) * count] for i in range(len(sequences))]
 
 
-def deviation(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Squared z-score of each value against the reference sample (two-sided)."""
-    std = reference.std()
-    return ((values - reference.mean()) / (std if std > 0 else 1.0)) ** 2
+@torch.no_grad()
+def _resample(sampler: LoadedModel, copies: list[np.ndarray], starts: list[int], generator: torch.Generator) -> None:
+    """Replace copies[i][starts[i] : starts[i] + SPAN] in place, token by token, by a sample
+    from `sampler` given what precedes it, never the token that was there."""
+    for offset in range(SPAN):
+        rows = [i for i, s in enumerate(starts) if s + offset < len(copies[i])]
+        if not rows:
+            return
+        prompts = [sampler.context + [int(t) for t in copies[i][: starts[i] + offset]] for i in rows]
+        prompts = [p or [sampler.start_token] for p in prompts]
+        ids, mask = padded(prompts, pad_id(sampler), sampler.device, left=True)
+        positions = (mask.cumsum(-1) - 1).clamp_min(0)
+        with sampler.autocast():
+            logits = sampler.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1].float()
+        original = torch.as_tensor([int(copies[i][starts[i] + offset]) for i in rows], device=logits.device)
+        logits[torch.arange(len(rows)), original] = float("-inf")
+        chosen = torch.multinomial(torch.softmax(logits, -1).cpu(), 1, generator=generator)[:, 0]
+        for i, token in zip(rows, chosen.tolist()):
+            copies[i][starts[i] + offset] = token
+
+
+def mean_log_likelihood(
+    loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_size: int, progress=None
+) -> np.ndarray:
+    return np.array([-s.loss for s in teacher_forced(loaded, sequences, batch_size, progress)])
 
 
 @dataclass
-class AttackResult:
-    scores: pa.Table  # one row per candidate: id, member, every attack's score
-    metrics: pa.Table  # one row per attack: auc, tpr at low FPRs
-    outlier_rule: dict  # precision / recall of "g outside [lo, hi]" as a membership guess
-    interval: Interval  # fitted on the attacker's reference sample
+class Neighbourhood:
+    """The attack's candidates and their neighbours, made once and scored under any model."""
 
+    ids: list[str]
+    member: np.ndarray  # True for the forget set
+    candidates: list[np.ndarray]
+    neighbours: list[list[np.ndarray]]  # per candidate
+    generator: str  # what made the neighbours, for every report
+    batch_size: int = 8
 
-def run_attack(
-    loaded: LoadedModel,
-    forget: tuple[Sequence[str], Sequence[np.ndarray]],
-    unseen: tuple[Sequence[str], Sequence[np.ndarray]],
-    options: AttackOptions = AttackOptions(),
-    progress=None,
-) -> AttackResult:
-    forget_ids, forget_seqs = forget
-    unseen_ids, unseen_seqs = unseen
-    reference, candidates = split_unseen(len(unseen_seqs), options)
-    ids = list(forget_ids) + [unseen_ids[i] for i in candidates]
-    member = np.array([True] * len(forget_seqs) + [False] * len(candidates))
-    pool = [np.asarray(s, np.uint32) for s in forget_seqs] + [np.asarray(unseen_seqs[i], np.uint32) for i in candidates]
-    reference_seqs = [np.asarray(unseen_seqs[i], np.uint32) for i in reference]
+    @classmethod
+    def build(
+        cls,
+        sampler: LoadedModel,
+        forget: tuple[Sequence[str], Sequence[np.ndarray]],
+        unseen: tuple[Sequence[str], Sequence[np.ndarray]],
+        options: MiauOptions = MiauOptions(),
+    ) -> Neighbourhood:
+        """Candidates: the forget set and a seeded sample of as many unseen sequences (all of
+        them when there are fewer)."""
+        n = min(len(forget[1]), len(unseen[1]))
+        picked = np.sort(np.random.default_rng(options.seed).permutation(len(unseen[1]))[:n])
+        ids = [*forget[0], *(unseen[0][i] for i in picked)]
+        candidates = [np.asarray(s, np.uint32) for s in forget[1]] + [
+            np.asarray(unseen[1][i], np.uint32) for i in picked
+        ]
+        member = np.array([True] * len(forget[1]) + [False] * n)
+        neighbours = resampled_neighbours(sampler, candidates, options.neighbours, options)
+        generator = (
+            f"{options.neighbours} neighbours per candidate: masked {SPAN}-token spans (pct {options.mask_pct}) "
+            f"resampled from {sampler.name}, never the original token"
+        )
+        return cls(list(ids), member, candidates, neighbours, generator, options.batch_size)
 
-    everyone = pool + reference_seqs
-    stats = teacher_forced(
-        loaded, everyone, options.batch_size, progress("scoring", len(everyone)) if progress else None
-    )
-    all_g = np.array([s.memorization_accuracy for s in stats])
-    all_loss = np.array([s.loss for s in stats])
-    cut = len(pool)
-    g, ref_g = all_g[:cut], all_g[cut:]
-
-    texts = [loaded.tokenizer.decode([int(t) for t in s]) for s in pool]
-    scores = {
-        "miau": deviation(g, ref_g) + deviation(all_loss[:cut], all_loss[cut:]),
-        "miau_g": deviation(g, ref_g),
-        **one_sided_scores(stats[:cut], texts, options.min_k),
-    }
-    if options.neighbours:
-        scores["miau_neighbour"] = _calibrated(loaded, everyone, all_g, all_loss, cut, options, progress)
-
-    lo, hi = np.quantile(ref_g, QUANTILES)
-    interval = Interval(float(lo), float(hi), float(ref_g.mean()), "reference quantiles", len(ref_g))
-    flagged = (g < interval.lo) | (g > interval.hi)
-    outlier_rule = {
-        "flagged": int(flagged.sum()),
-        "precision": float(member[flagged].mean()) if flagged.any() else None,
-        "recall": float(flagged[member].mean()) if member.any() else None,
-    }
-    table = pa.table(
-        {
-            "id": pa.array(ids, pa.string()),
-            "member": pa.array(member),
-            "g": pa.array(g),
-            **{k: pa.array(v) for k, v in scores.items()},
-        }
-    )
-    return AttackResult(table, attack_metrics(member, scores), outlier_rule, interval)
-
-
-def _calibrated(
-    loaded, everyone: list[np.ndarray], g: np.ndarray, loss: np.ndarray, cut: int, options: AttackOptions, progress
-) -> np.ndarray:
-    """MIAU on (score - mean score of the sequence's neighbours), for g and the loss;
-    everyone[:cut] are the candidates, the rest the attacker's reference."""
-    rng = np.random.default_rng(options.seed + 1)
-    copies = [c for s in everyone for c in neighbours_of(s, options.neighbours, options.swap_share, rng)]
-    stats = teacher_forced(
-        loaded, copies, options.batch_size, progress("neighbours", len(copies)) if progress else None
-    )
-    n_g = np.array([s.memorization_accuracy for s in stats]).reshape(len(everyone), options.neighbours).mean(1)
-    n_loss = np.array([s.loss for s in stats]).reshape(len(everyone), options.neighbours).mean(1)
-    calibrated_g, calibrated_loss = g - n_g, loss - n_loss
-    return deviation(calibrated_g[:cut], calibrated_g[cut:]) + deviation(calibrated_loss[:cut], calibrated_loss[cut:])
+    def scores(self, loaded: LoadedModel, progress=None) -> np.ndarray:
+        """|LL(x) - mean LL(neighbours of x)| of every candidate under `loaded`; `progress`
+        makes a bar: (name, total) -> update."""
+        count = len(self.neighbours[0]) if self.neighbours else 0
+        flat = [*self.candidates, *(n for ns in self.neighbours for n in ns)]
+        ll = mean_log_likelihood(loaded, flat, self.batch_size, progress("MIAU", len(flat)) if progress else None)
+        own, around = ll[: len(self.candidates)], ll[len(self.candidates) :].reshape(len(self.candidates), count)
+        return np.abs(own - around.mean(axis=1))

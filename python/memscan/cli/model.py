@@ -171,9 +171,28 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
 @click.option(
     "--neighbours",
     type=click.IntRange(min=0),
+    default=25,
+    show_default=True,
+    help="MIAU (the paper's): neighbours per candidate (0 skips it).",
+)
+@click.option(
+    "--mask-pct",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.3,
+    show_default=True,
+    help="MIAU: the authors' masking percentage.",
+)
+@click.option(
+    "--mask-model",
+    default=None,
+    help="MIAU: a causal LM (built-in name, folder or hub id) resampling the masked spans [default: MODEL itself].",
+)
+@click.option(
+    "--swap-neighbours",
+    type=click.IntRange(min=0),
     default=4,
     show_default=True,
-    help="Perturbed neighbours per sequence for calibrated MIAU (0 skips it).",
+    help="z-score test: swapped copies per sequence for zscore_swap (0 skips it).",
 )
 @click.option(
     "--reference-share",
@@ -185,19 +204,26 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
 @options.seed
 @options.batch_size
 @options.overwrite
-def attack(inputs: ModelInputs, out, neighbours, reference_share, seed, batch_size, overwrite):
-    """MIAU against MODEL: which of forget + unseen were unlearned? ROC AUC, TPR at low FPR, ROC plot."""
-    from memscan.attack import AttackOptions, plot_roc, run_attack
+def attack(inputs: ModelInputs, out, mask_model, overwrite, **settings):
+    """Which of forget + unseen were unlearned? The paper's MIAU, memscan's z-score test and the
+    one-sided attacks against MODEL: ROC and PR AUC, TPR at low FPR, ROC plot."""
+    from memscan.attack import AttackOptions, MiauOptions, Neighbourhood, plot_roc, run_attack
+    from memscan.model.loading import load_model
 
     io.check_new(out, overwrite)
     loaded, forget, unseen = inputs.load(0)
-    attack_options = AttackOptions(
-        reference_share=reference_share, neighbours=neighbours, seed=seed, batch_size=batch_size
-    )
+    attack_options = AttackOptions(**settings)
+    neighbourhood = None
+    if mask_model is not None and attack_options.neighbours:
+        sampler = load_model(mask_model, inputs.device)
+        miau = MiauOptions(attack_options.neighbours, attack_options.mask_pct, attack_options.seed)
+        neighbourhood = Neighbourhood.build(sampler, forget, unseen, miau)
     with options.progress_bars() as progress:
-        result = run_attack(loaded, forget, unseen, attack_options, progress)
+        result = run_attack(loaded, forget, unseen, attack_options, progress, neighbourhood)
     io.make_output_dir(out, overwrite)
     io.write_parquet(result.scores, out / "scores.parquet")
+    if result.miau_scores is not None:
+        io.write_parquet(result.miau_scores, out / "miau_scores.parquet")
     io.write_text(result.metrics.to_pandas().to_csv(index=False), out / "metrics.csv")
     summary = {
         "model": inputs.model,
@@ -206,7 +232,7 @@ def attack(inputs: ModelInputs, out, neighbours, reference_share, seed, batch_si
         "reference_interval": result.interval.to_dict(),
     }
     io.write_text(json.dumps(summary, indent=2), out / "summary.json")
-    plot_roc(result.scores, result.metrics, out / "roc.png", f"MIAU against {inputs.model}")
+    plot_roc(result, out / "roc.png", f"Attacks against {inputs.model}")
     click.echo(result.metrics.to_pandas().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     rule = result.outlier_rule
     click.echo(

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from memscan import io
 from memscan.attack import AttackResult
-from memscan.experiment.evaluate import EvaluationSettings, evaluate_model
+from memscan.experiment.evaluate import EvaluationSettings, evaluate_model, neighbourhood_of
 from memscan.experiment.implant import DEFAULT_REPEATS, ImplantedPassages, implant_passages
 from memscan.experiment.sets import PassageSizes
 from memscan.model.loading import DEFAULT_MODEL, load_model
@@ -44,7 +44,8 @@ class DemoSettings:
     implant_lr: float = 1e-4
     max_epochs: int = 10
     k: int = 32  # prompt length of the extraction test
-    neighbours: int = 2  # MIAU calibration
+    neighbours: int = 2  # the z-score test's swapped copies
+    miau_neighbours: int = 25  # the paper's MIAU: neighbours per candidate
     seed: int = 0
 
     @property
@@ -53,7 +54,7 @@ class DemoSettings:
 
     @property
     def evaluation(self) -> EvaluationSettings:
-        return EvaluationSettings(self.k, self.neighbours, self.seed)
+        return EvaluationSettings(self.k, self.neighbours, self.seed, self.miau_neighbours)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class DemoResult:
     attacks: dict[str, AttackResult] = field(default_factory=dict)
     epochs: dict[str, pa.Table] = field(default_factory=dict)  # per method: per sequence and epoch
     seconds: float = 0.0
+    miau_generator: str = ""  # what made MIAU's neighbours
 
 
 def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool = False) -> DemoResult:
@@ -85,11 +87,13 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool
     )
     say(f"implanted; unseen MA mean {interval.mu_u:.3f}, interval [{interval.lo:.3f}, {interval.hi:.3f}]")
 
-    result = DemoResult(settings, implanted)
+    neighbourhood = neighbourhood_of(loaded, sets, settings.evaluation)
+    say(f"MIAU: {neighbourhood.generator}")
+    result = DemoResult(settings, implanted, miau_generator=neighbourhood.generator)
     _add(
         result,
         "implanted",
-        evaluate_model(loaded, sets, interval, settings.evaluation, "implanted (none)"),
+        evaluate_model(loaded, sets, interval, settings.evaluation, "implanted (none)", neighbourhood),
         updates=0,
         seconds=0.0,
         stopped="-",
@@ -112,7 +116,7 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool
         _add(
             result,
             method,
-            evaluate_model(loaded, sets, interval, settings.evaluation, method),
+            evaluate_model(loaded, sets, interval, settings.evaluation, method, neighbourhood),
             updates,
             seconds,
             state.reason,

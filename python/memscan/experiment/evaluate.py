@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from memscan.attack import AttackOptions, AttackResult, run_attack
+from memscan.attack import AttackOptions, AttackResult, MiauOptions, Neighbourhood, run_attack
 from memscan.experiment.sets import PassageSets
 from memscan.model.forward import perplexity
 from memscan.model.interval import Interval, fit_interval, forgetting_quality
@@ -19,8 +19,9 @@ from memscan.model.memorization import MemorizationOptions, memorization_table
 @dataclass(frozen=True)
 class EvaluationSettings:
     k: int = 32  # prompt length of the extraction test
-    neighbours: int = 2  # MIAU's neighbour calibration
+    neighbours: int = 2  # the z-score test's swapped copies (zscore_swap)
     seed: int = 0
+    miau_neighbours: int = 25  # the paper's MIAU: neighbours per candidate
 
 
 @dataclass
@@ -30,14 +31,25 @@ class ModelEvaluation:
     attack: AttackResult
 
 
+def neighbourhood_of(loaded: LoadedModel, sets: PassageSets, settings: EvaluationSettings) -> Neighbourhood:
+    """MIAU's candidates and neighbours, resampled by `loaded` (the model before unlearning),
+    made once and reused for every model of the experiment."""
+    options = MiauOptions(neighbours=settings.miau_neighbours, seed=settings.seed)
+    return Neighbourhood.build(loaded, sets.forget, sets.unseen, options)
+
+
 def evaluate_model(
-    loaded: LoadedModel, sets: PassageSets, interval: Interval, settings: EvaluationSettings, name: str
+    loaded: LoadedModel,
+    sets: PassageSets,
+    interval: Interval,
+    settings: EvaluationSettings,
+    name: str,
+    neighbourhood: Neighbourhood,
 ) -> ModelEvaluation:
     table = memorization_table(loaded, *sets.forget, MemorizationOptions(n=0, k=settings.k))
     quality = forgetting_quality(table.column("ma").to_numpy(), interval)
-    attack = run_attack(
-        loaded, sets.forget, sets.unseen, AttackOptions(neighbours=settings.neighbours, seed=settings.seed)
-    )
+    attack_options = AttackOptions(swap_neighbours=settings.neighbours, seed=settings.seed)
+    attack = run_attack(loaded, sets.forget, sets.unseen, attack_options, neighbourhood=neighbourhood)
     auc = {r["attack"]: r for r in attack.metrics.to_pylist()}
     row = {
         "method": name,
@@ -52,9 +64,11 @@ def evaluate_model(
             np.sum(table.column(f"extractable_{settings.k}").to_numpy(zero_copy_only=False))
         ),
         "miau_auc": auc["miau"]["auc"],
+        "miau_pr_auc": auc["miau"]["pr_auc"],
         "miau_tpr_at_1pct_fpr": auc["miau"]["tpr_at_1pct_fpr"],
         "miau_tpr_at_10pct_fpr": auc["miau"]["tpr_at_10pct_fpr"],
-        "miau_neighbour_auc": auc.get("miau_neighbour", {}).get("auc"),
+        "zscore_auc": auc["zscore"]["auc"],
+        "zscore_swap_auc": auc.get("zscore_swap", {}).get("auc"),
         "loss_attack_auc": auc["loss"]["auc"],
         "min_k_pp_auc": auc["min_k_pp"]["auc"],
         "heldout_perplexity": perplexity(loaded, sets.heldout[1]),

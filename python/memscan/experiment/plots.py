@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from memscan.attack.metrics import roc_inputs
 from memscan.model.interval import Interval
 from memscan.plotting import plot_roc_curves, pyplot
 
@@ -70,5 +69,5 @@ def plot_rocs(attacks: dict, path, attack: str = "miau") -> None:
     curves = {}
     for name, result in attacks.items():
         auc = next(r["auc"] for r in result.metrics.to_pylist() if r["attack"] == attack)
-        curves[f"{name} (AUC {auc:.2f})"] = roc_inputs(result.scores, attack)
+        curves[f"{name} (AUC {auc:.2f})"] = result.curve(attack)
     plot_roc_curves(curves, path, f"{attack.upper()}: which candidates were unlearned?")

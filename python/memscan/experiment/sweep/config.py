@@ -41,7 +41,8 @@ class SweepConfig:
     fixed_interval: tuple[float, ...] | None = None  # [lo, hi] instead of the unseen quantiles
     preset: str = "default"  # "paper": the authors' choices for every key not given (max_epochs, fixed_interval)
     k: int = 32  # prompt length of the extraction test
-    neighbours: int = 2  # MIAU's neighbour calibration
+    neighbours: int = 2  # the z-score test's swapped copies
+    miau_neighbours: int = 25  # the paper's MIAU: neighbours per candidate
     tasks: tuple[str, ...] = PAPER_SUITE
     task_limit: int | None = 200  # items per task (seeded subsample); None = all
     device: str | None = None
@@ -152,5 +153,9 @@ def check_cells(config: SweepConfig, where: str) -> None:
             raise UserError(
                 f"{where}: implant_lr gives no rate for model {model!r} (set implant_lr, one number or a table by model)"
             )
-    if config.neighbours < 0 or min(rates.values()) <= 0 or (config.task_limit is not None and config.task_limit < 1):
+    if (
+        min(config.neighbours, config.miau_neighbours) < 0
+        or min(rates.values()) <= 0
+        or (config.task_limit is not None and config.task_limit < 1)
+    ):
         raise UserError(f"{where}: neighbours >= 0, implant_lr > 0 and task_limit >= 1 (or 0 for all) are required")

@@ -22,7 +22,9 @@ SUMMARY_COLUMNS = (
     "below",
     "mean_g",
     "miau_auc",
+    "miau_pr_auc",
     "miau_tpr_at_1pct_fpr",
+    "zscore_auc",
     "utility_mean",
     "heldout_perplexity",
     "cell_seconds",
@@ -197,6 +199,10 @@ def report_markdown(
         f"{config.max_epochs} epochs with the authors' defaults (docs/definitions.md). Utility: {', '.join(config.tasks)} "
         f"({'all items' if config.task_limit is None else f'{config.task_limit} items per task, seeded'}).",
         "",
+        f"Attacks: MIAU is the paper's neighbourhood attack (forget set vs as many unseen passages; "
+        f"{config.miau_neighbours} neighbours per candidate, masked 2-token spans resampled by the implanted model "
+        f"before unlearning); z-score is memscan's two-sided test (forget set vs half the unseen set).",
+        "",
         "Figures are means over seeds with Student-t 95% intervals; perplexities are geometric means with the "
         "interval taken on log perplexity. c(D_f) share = sequences outside the interval / forget-set size "
         "(lower is better); utility = mean of the tasks' accuracies/F1 (higher is better).",
@@ -251,7 +257,9 @@ def report_markdown(
                     "below",
                     "mean g",
                     "MIAU AUC",
+                    "MIAU PR AUC",
                     "TPR@1%FPR",
+                    "z-score AUC",
                     "utility",
                     "KJV held-out ppl",
                     "cell s",
@@ -265,7 +273,9 @@ def report_markdown(
                         f"{s['below']:.1f}",
                         f"{s['mean_g']:.3f}",
                         _ci(s, "miau_auc"),
+                        _ci(s, "miau_pr_auc"),
                         f"{s['miau_tpr_at_1pct_fpr']:.2f}",
+                        _ci(s, "zscore_auc"),
                         _ci(s, "utility_mean", "{:.3f}"),
                         _ci(s, "heldout_perplexity", "{:.0f}"),
                         f"{s['cell_seconds']:.0f}",

@@ -23,9 +23,10 @@ import torch
 from tqdm import tqdm
 
 from memscan import io
+from memscan.attack import Neighbourhood
 from memscan.errors import UserError
 from memscan.eval import EvalOptions, Task, UtilityResult, evaluate_tasks, resolve_tasks
-from memscan.experiment.evaluate import EvaluationSettings, ModelEvaluation, evaluate_model
+from memscan.experiment.evaluate import EvaluationSettings, ModelEvaluation, evaluate_model, neighbourhood_of
 from memscan.experiment.implant import ImplantedPassages, implant_passages
 from memscan.experiment.sets import PassageSizes
 from memscan.experiment.sweep.config import NONE, SweepConfig
@@ -151,10 +152,11 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                 )
                 interval = implanted.interval
                 say(f"{model}, forget {size}, seed {seed}: implanted; interval [{interval.lo:.3f}, {interval.hi:.3f}]")
+                neighbourhood = neighbourhood_of(loaded, implanted.sets, _evaluation(config, seed))
                 implanted_weights = cpu_copy(loaded.model)
                 for method in methods:
                     load_weights(loaded.model, implanted_weights)
-                    result = _run_cell(loaded, group, method, implanted, config, (tasks, harness))
+                    result = _run_cell(loaded, group, method, (implanted, neighbourhood), config, (tasks, harness))
                     path = cell_path(out, model, size, seed, method)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     io.write_text(json.dumps(result.record(implanted, commit), indent=1), path)
@@ -171,23 +173,28 @@ def _sizes(config: SweepConfig, forget_size: int) -> PassageSizes:
     return PassageSizes(config.tokens, forget_size, config.unseen_size, config.heldout_size)
 
 
+def _evaluation(config: SweepConfig, seed: int) -> EvaluationSettings:
+    return EvaluationSettings(config.k, config.neighbours, seed, config.miau_neighbours)
+
+
 def _run_cell(
     loaded: LoadedModel,
     group: Group,
     method: str,
-    implanted: ImplantedPassages,
+    experiment: tuple[ImplantedPassages, Neighbourhood],
     config: SweepConfig,
     tasks: tuple[list[Task], list[str]],
 ) -> CellResult:
     """Unlearn with `method` from the implanted weights (none: keep them), then evaluate."""
+    implanted, neighbourhood = experiment
     t0 = time.perf_counter()
     state = None
     if method != NONE:
         unlearn_config = UnlearnConfig(method, max_epochs=config.max_epochs, seed=group.seed)
         state = Unlearning(loaded, implanted.sets.forget[1], Targets(implanted.interval), unlearn_config).run()
     unlearn_seconds = time.perf_counter() - t0
-    settings = EvaluationSettings(config.k, config.neighbours, group.seed)
-    evaluation = evaluate_model(loaded, implanted.sets, implanted.interval, settings, method)
+    settings = _evaluation(config, group.seed)
+    evaluation = evaluate_model(loaded, implanted.sets, implanted.interval, settings, method, neighbourhood)
     utility = evaluate_tasks(
         loaded, tasks[0], EvalOptions(limit=config.task_limit, seed=group.seed, progress=False), tasks[1]
     )
