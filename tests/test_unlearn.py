@@ -185,3 +185,17 @@ def test_an_interrupted_run_resumes_to_the_same_result(memorized, tmp_path):
         pq.read_table(tmp_path / "resumed" / "epochs.parquet")
     )
     assert run["finished"] and not (tmp_path / "resumed" / "checkpoint.pt").exists()
+
+
+def test_miau_is_recorded_every_epoch_when_tracked(memorized, tmp_path):
+    model, sequences = fresh(memorized)
+    forget = ([f"f{i}" for i in range(6)], sequences[:6])
+    config = UnlearnConfig("ga", lr=3e-3, max_epochs=3, miau_neighbours=4)
+    run_unlearning(model, forget, sequences[6:], config, tmp_path / "u", (0.0, 0.3), log=lambda m: None)
+    import pyarrow.parquet as pq
+
+    epochs = pq.read_table(tmp_path / "u" / "epochs.parquet").to_pandas()
+    per_epoch = epochs.groupby("epoch")["miau_auc"].first()
+    assert per_epoch.notna().all() and len(per_epoch) >= 2
+    assert per_epoch.iloc[0] > 0.9  # before unlearning the memorized sequences stand out
+    assert epochs["miau_pr_auc"].between(0, 1).all()

@@ -304,6 +304,13 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     show_default=True,
     help="Stop when the mean token CE exceeds this (exploding).",
 )
+@click.option(
+    "--miau-neighbours",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Record the paper's MIAU every epoch with this many neighbours per candidate (0: not tracked).",
+)
 @options.seed
 @options.preset
 @click.pass_context

@@ -30,6 +30,7 @@ class UnlearnConfig:
     track_el: bool = False  # GA also waits for mean EL_n below its unseen mean
     micro_batch: int = 8  # sequences per micro-batch: the loss averages their mean CEs, SGA selects within each
     max_ce: float = 100.0  # a mean token CE above this counts as exploding
+    miau_neighbours: int = 0  # > 0: the paper's MIAU with this many neighbours, recorded every epoch
     seed: int = 0
 
     def __post_init__(self):
@@ -48,5 +49,5 @@ class UnlearnConfig:
 # Every setting the authors' code fixes that memscan's defaults leave otherwise, by preset.
 PRESETS: dict[str, dict] = {
     "default": {},
-    "paper": {"max_epochs": 150, "fixed_interval": (0.15, 0.60)},
+    "paper": {"max_epochs": 150, "fixed_interval": (0.15, 0.60), "miau_neighbours": 25},
 }

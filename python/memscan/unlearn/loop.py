@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from memscan.attack.metrics import attack_metrics
+from memscan.attack.miau import Neighbourhood
 from memscan.errors import UserError
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
@@ -41,6 +43,8 @@ class EpochRecord:
     selected: list[int]  # forget indices the update after this scoring stepped on
     train_ce: float | None  # the loss of that update (mean CE per micro-batch, averaged), before it
     seconds: float  # wall time of the epoch: scoring, and the update and checkpoint if it took one
+    miau_auc: float | None = None  # the paper's MIAU on the scored weights, when tracked
+    miau_pr_auc: float | None = None
 
 
 @dataclass
@@ -62,14 +66,17 @@ class Unlearning:
         config: UnlearnConfig,
         checkpoint: Path | None = None,
         log=None,
+        neighbourhood: Neighbourhood | None = None,
     ):
+        """`neighbourhood`: MIAU's candidates and neighbours (made from the input model); when
+        given, the attack's ROC and PR AUC are recorded every epoch, as the authors did."""
         self.loaded, self.forget, self.targets, self.config = (
             loaded,
             [np.asarray(s, np.uint32) for s in forget],
             targets,
             config,
         )
-        self.checkpoint = checkpoint
+        self.checkpoint, self.neighbourhood = checkpoint, neighbourhood
         self.log = log or (lambda message: None)
         torch.manual_seed(config.seed)
         train_in_fp32(loaded)
@@ -82,9 +89,16 @@ class Unlearning:
     def _optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.loaded.model.parameters(), lr=self.config.lr, betas=self.config.betas)
 
-    def score(self) -> tuple[np.ndarray, np.ndarray | None]:
+    def score(self) -> tuple[np.ndarray, np.ndarray | None, dict]:
+        """g (and EL_n) of every forget sequence, and MIAU's AUCs when tracked, on the phase's weights."""
         with self.phase.scored_weights(self.loaded.model):
-            return score_g(self.loaded, self.forget, self.config.score, self.config.n, self.config.track_el)
+            g, el = score_g(self.loaded, self.forget, self.config.score, self.config.n, self.config.track_el)
+            miau = {}
+            if self.neighbourhood is not None:
+                values = self.neighbourhood.scores(self.loaded)
+                row = attack_metrics(self.neighbourhood.member, {"miau": values}).to_pylist()[0]
+                miau = {"miau_auc": row["auc"], "miau_pr_auc": row["pr_auc"]}
+        return g, el, miau
 
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None) -> str | None:
         reason = self.phase.stop_reason(g, el, self.targets)
@@ -96,7 +110,7 @@ class Unlearning:
         model, interval = self.loaded.model, self.targets.interval
         while self.state.reason is None:
             started = time.perf_counter()
-            g, el = self.score()
+            g, el, miau = self.score()
             if not np.isfinite(g).all():
                 self.state.reason = f"non-finite scores at epoch {self.state.epoch}"
                 break
@@ -107,12 +121,12 @@ class Unlearning:
             reason = self.stop_reason(g, el)
             micro_batches = [] if reason else self.phase.micro_batches(g, self.targets, self.config.micro_batch)
             selected = sorted(i for batch in micro_batches for i in batch)
-            record = EpochRecord(
-                self.state.epoch, self.state.phase, g.tolist(), None if el is None else el.tolist(), selected, None, 0.0
-            )
+            el_list = None if el is None else el.tolist()
+            record = EpochRecord(self.state.epoch, self.state.phase, g.tolist(), el_list, selected, None, 0.0, **miau)
             self.state.records.append(record)
             self.log(
                 f"epoch {self.state.epoch} [{self.state.phase}]: mean g {g.mean():.4f}, above hi {(g > interval.hi).sum()}, below lo {(g < interval.lo).sum()}"
+                + (f", MIAU AUC {miau['miau_auc']:.3f}" if miau else "")
             )
             if reason:
                 self.state.reason = reason

@@ -25,6 +25,7 @@ import pyarrow as pa
 import torch
 
 from memscan import io
+from memscan.attack.miau import MiauOptions, Neighbourhood
 from memscan.errors import UserError
 from memscan.model.interval import Interval, fit_interval, forgetting_quality
 from memscan.model.loading import LoadedModel
@@ -83,7 +84,14 @@ def run_unlearning(
     started = time.perf_counter()
     if loaded.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    loop = Unlearning(loaded, forget_seqs, Targets(interval, run["unseen_el_mean"]), config, checkpoint, log)
+    neighbourhood = None
+    if config.miau_neighbours:  # from the input model, so a resumed run rebuilds the same neighbours
+        unseen_labelled = ([f"unseen:{i}" for i in range(len(unseen))], list(unseen))
+        miau = MiauOptions(config.miau_neighbours, seed=config.seed)
+        neighbourhood = Neighbourhood.build(loaded, (list(forget_ids), list(forget_seqs)), unseen_labelled, miau)
+        log(f"MIAU tracked every epoch: {neighbourhood.generator}")
+    targets = Targets(interval, run["unseen_el_mean"])
+    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood)
     state = loop.run()
     log(f"stopped: {state.reason}")
 
@@ -145,6 +153,8 @@ def epochs_table(ids: Sequence[str], records: Sequence[EpochRecord]) -> pa.Table
                     "el": None if r.el is None else r.el[i],
                     "stepped_on": i in chosen,
                     "train_ce": r.train_ce,
+                    "miau_auc": r.miau_auc,
+                    "miau_pr_auc": r.miau_pr_auc,
                 }
             )
     return pa.Table.from_pylist(rows)
