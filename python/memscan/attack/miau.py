@@ -28,12 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from memscan.model.forward import pad_id, padded, teacher_forced
+from memscan.model.forward import pad_id, teacher_forced
 from memscan.model.loading import LoadedModel
 
 SPAN = 2  # units per masked span
 BUFFER = 1  # free units kept on either side of a span
-GENERATION_BATCH = 32  # copies resampled per forward pass (fixed: the samples depend on it)
+GENERATION_BATCH = 64  # copies resampled together (fixed: the samples depend on it)
 
 
 @dataclass(frozen=True)
@@ -64,38 +64,73 @@ def resampled_neighbours(
     sampler: LoadedModel, sequences: Sequence[np.ndarray], count: int, options: MiauOptions
 ) -> list[list[np.ndarray]]:
     """`count` neighbours of every sequence: its masked token spans resampled left to right
-    from `sampler`, in batches of copies per span rank."""
+    from `sampler`, one cached pass over each batch of copies."""
     rng = np.random.default_rng(options.seed)
     generator = torch.Generator().manual_seed(options.seed)
     copies = [np.array(s, dtype=np.uint32) for s in sequences for _ in range(count)]
-    spans = [mask_spans(len(c), options.mask_pct, rng) for c in copies]
-    for rank in range(max((len(s) for s in spans), default=0)):
-        todo = [j for j, s in enumerate(spans) if len(s) > rank]
-        for batch in range(0, len(todo), GENERATION_BATCH):
-            rows = todo[batch : batch + GENERATION_BATCH]
-            _resample(sampler, [copies[j] for j in rows], [spans[j][rank] for j in rows], generator)
+    masked = []
+    for copy in copies:
+        where = np.zeros(len(copy), dtype=bool)
+        for start in mask_spans(len(copy), options.mask_pct, rng):
+            where[start : start + SPAN] = True
+        masked.append(where)
+    for batch in range(0, len(copies), GENERATION_BATCH):
+        _resample(
+            sampler, copies[batch : batch + GENERATION_BATCH], masked[batch : batch + GENERATION_BATCH], generator
+        )
     return [copies[i * count : (i + 1) * count] for i in range(len(sequences))]
 
 
 @torch.no_grad()
-def _resample(sampler: LoadedModel, copies: list[np.ndarray], starts: list[int], generator: torch.Generator) -> None:
-    """Replace copies[i][starts[i] : starts[i] + SPAN] in place, token by token, by a sample
-    from `sampler` given what precedes it, never the token that was there."""
-    for offset in range(SPAN):
-        rows = [i for i, s in enumerate(starts) if s + offset < len(copies[i])]
-        if not rows:
-            return
-        prompts = [sampler.context + [int(t) for t in copies[i][: starts[i] + offset]] for i in rows]
-        prompts = [p or [sampler.start_token] for p in prompts]
-        ids, mask = padded(prompts, pad_id(sampler), sampler.device, left=True)
-        positions = (mask.cumsum(-1) - 1).clamp_min(0)
+def _resample(
+    sampler: LoadedModel, copies: list[np.ndarray], masked: list[np.ndarray], generator: torch.Generator
+) -> None:
+    """Replace the masked tokens of every copy in place, left to right, each by a sample
+    from `sampler` given the copy before it (earlier replacements included), never the
+    token that was there. One token per step for the whole batch, with a KV cache."""
+    from transformers import DynamicCache
+
+    lead = sampler.context or [sampler.start_token]  # what predicts a copy's first token
+    width = max(len(c) for c in copies)
+    ids = torch.full((len(copies), len(lead) + width), pad_id(sampler), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    ids[:, : len(lead)] = torch.as_tensor(lead)
+    mask[:, : len(lead)] = 1
+    for row, copy in enumerate(copies):
+        ids[row, len(lead) : len(lead) + len(copy)] = torch.as_tensor(copy.astype(np.int64))
+        mask[row, len(lead) : len(lead) + len(copy)] = 1
+    is_masked = torch.zeros_like(ids, dtype=torch.bool)
+    for row, where in enumerate(masked):
+        is_masked[row, len(lead) : len(lead) + len(where)] = torch.as_tensor(where)
+    ids, mask = ids.to(sampler.device), mask.to(sampler.device)
+    cache = DynamicCache(config=sampler.model.config)
+    fed = len(lead) - 1  # the cache holds ids[:, :fed]; the next step feeds column fed
+    if fed:
         with sampler.autocast():
-            logits = sampler.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1].float()
-        original = torch.as_tensor([int(copies[i][starts[i] + offset]) for i in rows], device=logits.device)
-        logits[torch.arange(len(rows)), original] = float("-inf")
+            cache = sampler.model(
+                input_ids=ids[:, :fed], attention_mask=mask[:, :fed], cache=cache, use_cache=True
+            ).cache
+    last = int(is_masked.nonzero()[:, 1].max()) if is_masked.any() else fed
+    for column in range(fed, last):  # feeding `column` predicts `column + 1`
+        rows = is_masked[:, column + 1].nonzero()[:, 0]
+        with sampler.autocast():
+            output = sampler.model(
+                input_ids=ids[:, column : column + 1],
+                attention_mask=mask[:, : column + 1],
+                position_ids=torch.full((len(copies), 1), column, device=ids.device),
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        cache = output.cache
+        if not len(rows):
+            continue
+        logits = output.logits[rows.to(ids.device), -1].float()
+        logits[torch.arange(len(rows)), ids[rows, column + 1]] = float("-inf")  # never the original token
         chosen = torch.multinomial(torch.softmax(logits, -1).cpu(), 1, generator=generator)[:, 0]
-        for i, token in zip(rows, chosen.tolist()):
-            copies[i][starts[i] + offset] = token
+        ids[rows, column + 1] = chosen.to(ids.device)
+    for row, copy in enumerate(copies):
+        copy[:] = ids[row, len(lead) : len(lead) + len(copy)].cpu().numpy().astype(np.uint32)
 
 
 def mean_log_likelihood(
