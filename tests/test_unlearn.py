@@ -199,3 +199,20 @@ def test_miau_is_recorded_every_epoch_when_tracked(memorized, tmp_path):
     assert per_epoch.notna().all() and len(per_epoch) >= 2
     assert per_epoch.iloc[0] > 0.9  # before unlearning the memorized sequences stand out
     assert epochs["miau_pr_auc"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("first_threshold, ascent", [(0.0, True), (1.01, False)])
+def test_tas_first_update_ascends_before_the_switch_and_descends_after(memorized, first_threshold, ascent):
+    model, sequences = fresh(memorized)
+    reference, _ = fresh(memorized)
+    forget = sequences[:6]  # TA switches once mean g < first_threshold: never below 0.0, at once below 1.01
+    config = UnlearnConfig("ta", lr=3e-3, max_epochs=1, first_threshold=first_threshold)
+    state = Unlearning(model, forget, INTERVAL, config).run()
+    assert state.records[0].phase == ("ascent" if ascent else "task-arithmetic")
+    reference_step(reference.model, [forget], ascent=ascent, lr=3e-3)
+    if ascent:  # before the switch the model itself is the output
+        assert_same_weights(model.model, reference.model)
+    else:  # after it the output is the edit theta_s - 3 (theta - theta_s), theta_s the input here
+        base = fresh(memorized)[0].model
+        for out, tuned, start in zip(model.model.parameters(), reference.model.parameters(), base.parameters()):
+            assert torch.allclose(out, start - 3.0 * (tuned - start), rtol=0, atol=1e-6)
