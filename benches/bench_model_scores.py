@@ -70,7 +70,7 @@ def main() -> None:
     stats = teacher_forced(loaded, seqs, batch_size=8)
     sync()
     ma_seconds = time.perf_counter() - start
-    prefixes = [list(range(T - n))] * len(seqs)
+    prefixes = [list(range(1, T - n + 1))] * len(seqs)  # Jang et al.: prefix lengths 1..T-n
     found = continuations_of_prefixes(loaded, seqs, prefixes, [s.hits for s in stats], batch_size=args.batch_size)
     el = extraction_likelihood(seqs, found.continuations, found.owner, found.prefix, n)
     sync()
@@ -92,9 +92,9 @@ def main() -> None:
     # reference: EL by one generate call per prefix
     rng = np.random.default_rng(1)
     if args.full_reference:
-        sample = [(i, p) for i in range(len(seqs)) for p in range(T - n)]
+        sample = [(i, p) for i in range(len(seqs)) for p in range(1, T - n + 1)]
     else:
-        strata = np.array_split(np.arange(T - n), args.sample)
+        strata = np.array_split(np.arange(1, T - n + 1), args.sample)
         sample = [(int(rng.integers(len(seqs))), int(rng.choice(stratum))) for stratum in strata]
     by_key = {(int(o), int(p)): c for o, p, c in zip(found.owner, found.prefix, found.continuations)}
     timings, mismatches = [], 0
@@ -107,7 +107,7 @@ def main() -> None:
         mismatches += int(reference.tolist() != by_key[(i, p)].tolist())
     lengths, seconds = np.array(timings).T
     slope, intercept = np.polyfit(lengths, seconds, 1)
-    all_lengths = np.array([T - p for _ in seqs for p in range(T - n)])
+    all_lengths = np.array([T - p for _ in seqs for p in range(1, T - n + 1)])
     el_ref_total = float(seconds.sum()) if args.full_reference else float((intercept + slope * all_lengths).sum())
     ref_total = el_ref_total + ma_ref_per_seq * len(seqs)
     result = {
