@@ -61,10 +61,10 @@ def mask_spans(length: int, pct: float, rng: np.random.Generator, span: int = SP
 
 
 def resampled_neighbours(
-    sampler: LoadedModel, sequences: Sequence[np.ndarray], count: int, options: MiauOptions
+    sampler: LoadedModel, sequences: Sequence[np.ndarray], count: int, options: MiauOptions, progress=None
 ) -> list[list[np.ndarray]]:
     """`count` neighbours of every sequence: its masked token spans resampled left to right
-    from `sampler`, one cached pass over each batch of copies."""
+    from `sampler`, one cached pass over each batch of copies (`progress(n)` after each)."""
     rng = np.random.default_rng(options.seed)
     generator = torch.Generator().manual_seed(options.seed)
     copies = [np.array(s, dtype=np.uint32) for s in sequences for _ in range(count)]
@@ -75,9 +75,10 @@ def resampled_neighbours(
             where[start : start + SPAN] = True
         masked.append(where)
     for batch in range(0, len(copies), GENERATION_BATCH):
-        _resample(
-            sampler, copies[batch : batch + GENERATION_BATCH], masked[batch : batch + GENERATION_BATCH], generator
-        )
+        rows = slice(batch, batch + GENERATION_BATCH)
+        _resample(sampler, copies[rows], masked[rows], generator)
+        if progress:
+            progress(len(copies[rows]))
     return [copies[i * count : (i + 1) * count] for i in range(len(sequences))]
 
 
@@ -157,9 +158,10 @@ class Neighbourhood:
         forget: tuple[Sequence[str], Sequence[np.ndarray]],
         unseen: tuple[Sequence[str], Sequence[np.ndarray]],
         options: MiauOptions = MiauOptions(),
+        progress=None,
     ) -> Neighbourhood:
         """Candidates: the forget set and a seeded sample of as many unseen sequences (all of
-        them when there are fewer)."""
+        them when there are fewer). `progress` makes a bar: (name, total) -> update."""
         n = min(len(forget[1]), len(unseen[1]))
         picked = np.sort(np.random.default_rng(options.seed).permutation(len(unseen[1]))[:n])
         ids = [*forget[0], *(unseen[0][i] for i in picked)]
@@ -167,7 +169,8 @@ class Neighbourhood:
             np.asarray(unseen[1][i], np.uint32) for i in picked
         ]
         member = np.array([True] * len(forget[1]) + [False] * n)
-        neighbours = resampled_neighbours(sampler, candidates, options.neighbours, options)
+        bar = progress("MIAU neighbours", len(candidates) * options.neighbours) if progress else None
+        neighbours = resampled_neighbours(sampler, candidates, options.neighbours, options, bar)
         generator = (
             f"{options.neighbours} neighbours per candidate: masked {SPAN}-token spans (pct {options.mask_pct}) "
             f"resampled from {sampler.name}, never the original token"

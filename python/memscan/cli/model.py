@@ -15,6 +15,7 @@ from memscan.errors import UserError
 from memscan.model.interval import check_unseen_count, fit_interval, forgetting_quality
 from memscan.model.loading import DEFAULT_MODEL
 from memscan.model.memorization import G_SCORES
+from memscan.progress import progress_bars
 from memscan.unlearn.config import METHODS
 
 
@@ -144,7 +145,7 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
         index = CorpusIndex.open(index_dir)
         index.check_tokenizer(LoadedTokenizer(loaded.name, loaded.tokenizer.backend_tokenizer).identity())
     memorization_options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k)
-    with options.progress_bars() as progress:
+    with progress_bars() as progress:
         tables = {
             name: memorization_table(loaded, ids, sequences, memorization_options, index, progress)
             for name, (ids, sequences) in (("forget", forget), ("unseen", unseen))
@@ -218,7 +219,7 @@ def attack(inputs: ModelInputs, out, mask_model, overwrite, **settings):
         sampler = load_model(mask_model, inputs.device)
         miau = MiauOptions(attack_options.neighbours, attack_options.mask_pct, attack_options.seed)
         neighbourhood = Neighbourhood.build(sampler, forget, unseen, miau)
-    with options.progress_bars() as progress:
+    with progress_bars() as progress:
         result = run_attack(loaded, forget, unseen, attack_options, progress, neighbourhood)
     io.make_output_dir(out, overwrite)
     io.write_parquet(result.scores, out / "scores.parquet")

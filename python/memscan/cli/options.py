@@ -1,16 +1,13 @@
 """What every command shares: one-line errors with exit code 2, the options that recur
-across commands (declared here once), and progress bars that close themselves."""
+across commands (declared here once)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
-from tqdm import tqdm
 
 from memscan.errors import IndexCorruptError, UserError
 from memscan.unlearn.config import PRESETS
@@ -87,21 +84,3 @@ def apply_preset(ctx: click.Context, settings: dict) -> dict:
         name: chosen[name] if name in chosen and ctx.get_parameter_source(name) is ParameterSource.DEFAULT else value
         for name, value in settings.items()
     }
-
-
-@contextmanager
-def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], object]]]:
-    """A factory of progress bars, `open(name, total) -> update`; every bar it opened
-    is closed when the block ends."""
-    bars: list[tqdm] = []
-
-    def open_bar(name: str, total: int) -> Callable[[int], object]:
-        bar = tqdm(total=total, desc=name, unit=" seq", file=sys.stderr, leave=False)
-        bars.append(bar)
-        return bar.update
-
-    try:
-        yield open_bar
-    finally:
-        for bar in bars:
-            bar.close()

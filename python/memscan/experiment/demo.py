@@ -31,6 +31,7 @@ from memscan.experiment.implant import DEFAULT_REPEATS, ImplantedPassages, impla
 from memscan.experiment.sets import PassageSizes
 from memscan.model.loading import DEFAULT_MODEL, load_model
 from memscan.model.weights import cpu_copy, load_weights
+from memscan.progress import progress_bars
 from memscan.unlearn import METHODS, Targets, UnlearnConfig, Unlearning, epochs_table
 
 
@@ -87,7 +88,8 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool
     )
     say(f"implanted; unseen MA mean {interval.mu_u:.3f}, interval [{interval.lo:.3f}, {interval.hi:.3f}]")
 
-    neighbourhood = neighbourhood_of(loaded, sets, settings.evaluation)
+    with progress_bars() as progress:
+        neighbourhood = neighbourhood_of(loaded, sets, settings.evaluation, progress)
     say(f"MIAU: {neighbourhood.generator}")
     result = DemoResult(settings, implanted, miau_generator=neighbourhood.generator)
     _add(

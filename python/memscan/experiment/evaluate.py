@@ -31,11 +31,13 @@ class ModelEvaluation:
     attack: AttackResult
 
 
-def neighbourhood_of(loaded: LoadedModel, sets: PassageSets, settings: EvaluationSettings) -> Neighbourhood:
+def neighbourhood_of(
+    loaded: LoadedModel, sets: PassageSets, settings: EvaluationSettings, progress=None
+) -> Neighbourhood:
     """MIAU's candidates and neighbours, resampled by `loaded` (the model before unlearning),
     made once and reused for every model of the experiment."""
     options = MiauOptions(neighbours=settings.miau_neighbours, seed=settings.seed)
-    return Neighbourhood.build(loaded, sets.forget, sets.unseen, options)
+    return Neighbourhood.build(loaded, sets.forget, sets.unseen, options, progress)
 
 
 def evaluate_model(
