@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from memscan.model.forward import pad_id, teacher_forced
+from memscan.model.forward import pad_id, padded, teacher_forced
 from memscan.model.loading import LoadedModel
 
 SPAN = 2  # units per masked span
@@ -92,18 +92,10 @@ def _resample(
     from transformers import DynamicCache
 
     lead = sampler.context or [sampler.start_token]  # what predicts a copy's first token
-    width = max(len(c) for c in copies)
-    ids = torch.full((len(copies), len(lead) + width), pad_id(sampler), dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    ids[:, : len(lead)] = torch.as_tensor(lead)
-    mask[:, : len(lead)] = 1
-    for row, copy in enumerate(copies):
-        ids[row, len(lead) : len(lead) + len(copy)] = torch.as_tensor(copy.astype(np.int64))
-        mask[row, len(lead) : len(lead) + len(copy)] = 1
-    is_masked = torch.zeros_like(ids, dtype=torch.bool)
+    ids, mask = padded([lead + [int(t) for t in copy] for copy in copies], pad_id(sampler), sampler.device)
+    is_masked = torch.zeros(ids.shape, dtype=torch.bool)
     for row, where in enumerate(masked):
         is_masked[row, len(lead) : len(lead) + len(where)] = torch.as_tensor(where)
-    ids, mask = ids.to(sampler.device), mask.to(sampler.device)
     cache = DynamicCache(config=sampler.model.config)
     fed = len(lead) - 1  # the cache holds ids[:, :fed]; the next step feeds column fed
     if fed:

@@ -66,11 +66,8 @@ def greedy(
     batch_size: int = 32,
     progress=None,
     caches: Sequence[KV] | None = None,
-    sampler: torch.Generator | None = None,
 ) -> list[np.ndarray]:
-    """Exactly n_new[i] greedily generated tokens after prompts[i] (no stop at end of text);
-    with a `sampler`, tokens drawn from the full next-token distribution instead (top-p
-    1.0, temperature 1), reproducibly for one seed and one batch size.
+    """Exactly n_new[i] greedily generated tokens after prompts[i] (no stop at end of text).
 
     Prompts are left-padded and generated in batches with a KV cache; an empty prompt
     starts from the model's start token. The model's BOS context goes in front of all.
@@ -90,7 +87,7 @@ def greedy(
         if caches is not None and width > 1 and all(len(prompts[i]) or context for i in batch):
             cache = _prefilled(loaded, [caches[i] for i in batch], [len(rows[i]) for i in batch], width)
         with loaded.autocast():
-            generated = _decode(loaded.model, ids, mask, cache, [n_new[i] for i in batch], sampler)
+            generated = _decode(loaded.model, ids, mask, cache, [n_new[i] for i in batch])
         for i, tokens in zip(batch, generated):
             out[i] = tokens
         if progress:
@@ -98,12 +95,9 @@ def greedy(
     return cast(list[np.ndarray], out)  # every index was filled
 
 
-def _decode(
-    model, ids: torch.Tensor, mask: torch.Tensor, cache, lengths: list[int], sampler: torch.Generator | None = None
-) -> list[np.ndarray]:
-    """Greedy (or, with a sampler, sampled) decoding of left-padded prompts, each row
-    leaving the batch as soon as it has its lengths[j] tokens (so a batch costs what its
-    rows need, not its longest)."""
+def _decode(model, ids: torch.Tensor, mask: torch.Tensor, cache, lengths: list[int]) -> list[np.ndarray]:
+    """Greedy decoding of left-padded prompts, each row leaving the batch as soon as it
+    has its lengths[j] tokens (so a batch costs what its rows need, not its longest)."""
     cached = cache.get_seq_length() if cache is not None else 0
     feed, positions = ids[:, cached:], (mask.cumsum(-1) - 1).clamp_min(0)[:, cached:]
     alive = torch.arange(len(lengths))
@@ -113,13 +107,7 @@ def _decode(
         result = model(
             input_ids=feed, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
         )
-        logits = result.logits[:, -1].float()
-        if sampler is None:
-            chosen = logits.argmax(-1)
-        else:
-            probs = torch.softmax(logits, -1).cpu()
-            chosen = torch.multinomial(probs, 1, generator=sampler)[:, 0].to(logits.device)
-        cache = result.cache
+        cache, chosen = result.cache, result.logits[:, -1].argmax(-1)
         steps.append((alive, chosen.cpu()))
         remaining = remaining - 1
         keep = torch.nonzero(remaining > 0)[:, 0]
