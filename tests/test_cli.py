@@ -92,8 +92,10 @@ def test_empty_corpus(tmp_path):
 
 
 def test_not_an_index_and_truncated_index(kjv_index, generations, tmp_path):
+    (tmp_path / "not-an-index").mkdir()
     fails_cleanly(
-        memscan("score", generations, "--index", tmp_path, "-o", tmp_path / "o.parquet"), "not a memscan index"
+        memscan("score", generations, "--index", tmp_path / "not-an-index", "-o", tmp_path / "o.parquet"),
+        "not a memscan index",
     )
     copy = tmp_path / "copy"
     subprocess.run(["cp", "-r", kjv_index, copy], check=True)

@@ -133,7 +133,7 @@ def test_unlearn_survives_kill_9_and_resumes_to_the_same_result(workspace, tmp_p
 @pytest.mark.parametrize(
     "case, message",
     [
-        ("unknown-model", "could not be fetched from the hub"),
+        ("unknown-model", "the model hub cannot be reached"),
         ("tokenizer", "does not belong to this model"),
         ("empty-forget", "holds no sequences"),
         ("short", "scores need at least 11"),

@@ -23,6 +23,14 @@ def core_call(call: Callable[..., T], *args) -> T:
         raise
     except ValueError as e:
         raise UserError(str(e)) from None
+    except OverflowError:
+        raise UserError("a number is too large for memscan's core (ids and counts must fit in 64 bits)") from None
 
 
-__all__ = ["IndexCorruptError", "UserError", "core_call"]
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for one-line errors."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+__all__ = ["IndexCorruptError", "UserError", "core_call", "first_line"]

@@ -2,4 +2,4 @@
 
 from memscan.cli import main
 
-main()
+main(prog_name="memscan")

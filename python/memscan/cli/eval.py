@@ -27,9 +27,7 @@ def _task_names(values: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="Comma-separated: built-in names, JSONL task files, or lm-eval:<task>.",
 )
-@click.option(
-    "--limit", type=click.IntRange(min=1), default=None, help="Items per task, drawn with --seed [default: all]."
-)
+@click.option("--limit", type=options.count(1), default=None, help="Items per task, drawn with --seed [default: all].")
 @options.seed
 @options.tokenizer(None, "Tokenizer folder or hub id [default: the model's].")
 @options.device

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from memscan import io
 from memscan.cli import options
 from memscan.scan.index import CorpusIndex
-from memscan.scan.pipeline import build_index
+from memscan.scan.pipeline import build_index, check_inputs
 from memscan.scan.tokenizer import DEFAULT_TOKENIZER, load_tokenizer
 
 
@@ -28,15 +28,16 @@ def index():
 @options.id_field
 @click.option("--split-lines", is_flag=True, help="Plain text: one document per non-empty line instead of per file.")
 @click.option(
-    "--shard-tokens", type=click.IntRange(min=1), default=None, help="Tokens per shard (default 2^30; bounds memory)."
+    "--shard-tokens", type=options.count(1), default=None, help="Tokens per shard (default 2^30; bounds memory)."
 )
 @options.threads
 @options.overwrite
 def index_build(inputs, out, tokenizer, text_field, id_field, split_lines, shard_tokens, threads, overwrite):
     """Index INPUTS (JSONL, text, Parquet, datasets folders; `kjv` for the built-in corpus) into OUTPUT."""
-    io.check_new(out, overwrite)
+    io.check_new(out, overwrite, inputs=inputs)
+    check_inputs(inputs)
     tok = load_tokenizer(tokenizer)
-    with tqdm(desc="indexing", unit=" tok", unit_scale=True, file=sys.stderr) as bar:
+    with tqdm(desc="indexing", unit=" tok", unit_scale=True, file=sys.stderr, leave=False, delay=1) as bar:
         built = build_index(
             inputs,
             out,

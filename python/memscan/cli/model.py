@@ -16,6 +16,7 @@ from memscan.model.interval import check_unseen_count, fit_interval, forgetting_
 from memscan.model.loading import DEFAULT_MODEL
 from memscan.model.memorization import G_SCORES
 from memscan.progress import progress_bars
+from memscan.scan.readers import Record
 from memscan.unlearn.config import METHODS
 
 
@@ -32,27 +33,58 @@ class ModelInputs:
     text_field: str
     id_field: str
 
-    def load(self, n: int):
-        """The model and both sets, with every check that needs no scoring (n: EL_n's n, 0 without EL)."""
+    @property
+    def paths(self) -> list[str | Path | None]:
+        """Everything this command reads from disk, which no output may touch."""
+        return [self.forget_path, self.unseen_path, self.model, self.tokenizer]
+
+    def read(self) -> SetRecords:
+        """Both sets read and checked, and the model checked loadable, before any model is loaded."""
+        from memscan.model.loading import check_model_spec
+        from memscan.model.sequences import check_disjoint_records, read_set
+
+        forget = read_set(self.forget_path, self.text_field, self.id_field)
+        unseen = read_set(self.unseen_path, self.text_field, self.id_field)
+        check_unseen_count(len(unseen))
+        check_disjoint_records(forget, unseen)
+        check_model_spec(self.model)
+        if self.tokenizer is not None:
+            check_model_spec(self.tokenizer, "tokenizer")
+        return SetRecords(forget, unseen)
+
+    def check_index(self, index) -> None:
+        """Refuse an index built with another tokenizer than the model's (loads the tokenizer alone)."""
+        from memscan.model.loading import load_tokenizer
+        from memscan.scan.tokenizer import LoadedTokenizer
+
+        tokenizer = load_tokenizer(self.tokenizer or self.model)
+        index.check_tokenizer(LoadedTokenizer(self.model, tokenizer.backend_tokenizer).identity())
+
+    def load(self, sets: SetRecords, n: int):
+        """The model and both sets tokenized, with every check that needs no scoring (n: EL_n's n, 0 without EL)."""
         from memscan.model.loading import load_model
         from memscan.model.memorization import check_sequences
-        from memscan.model.sequences import check_disjoint, read_sequences
+        from memscan.model.sequences import check_disjoint, encode_set
 
-        for path in (self.forget_path, self.unseen_path):
-            if not path.exists():
-                raise UserError(f"{path}: no such file or directory")
         click.echo(f"loading {self.model}…", err=True)
         loaded = load_model(self.model, self.device, self.tokenizer)
-        forget = read_sequences(self.forget_path, loaded, self.max_tokens, self.text_field, self.id_field)
-        unseen = read_sequences(self.unseen_path, loaded, self.max_tokens, self.text_field, self.id_field)
+        forget = encode_set(sets.forget, loaded, self.max_tokens)
+        unseen = encode_set(sets.unseen, loaded, self.max_tokens)
         check_sequences(*forget, n, "forget")
         check_sequences(*unseen, n, "unseen")
-        check_unseen_count(len(unseen[1]))  # before any scoring, so a small set costs no model time
         check_disjoint(forget, unseen)
         click.echo(
             f"{loaded.name} on {loaded.device}: {len(forget[1])} forget and {len(unseen[1])} unseen sequences", err=True
         )
         return loaded, forget, unseen
+
+
+@dataclass(frozen=True)
+class SetRecords:
+    """The forget and unseen sets as read, not yet tokenized."""
+
+    forget: list[Record]
+    unseen: list[Record]
 
 
 def model_inputs(command):
@@ -76,7 +108,7 @@ def model_inputs(command):
         options.tokenizer(None, "Tokenizer folder or hub id [default: the model's]."),
         options.device,
         click.option(
-            "--max-tokens", type=click.IntRange(min=2), default=None, help="Cut every sequence to this many tokens."
+            "--max-tokens", type=options.count(2), default=None, help="Cut every sequence to this many tokens."
         ),
         options.text_field,
         options.id_field,
@@ -100,10 +132,10 @@ g_score = click.option(
 @click.command()
 @model_inputs
 @options.output("Folder to create for the per-sequence tables and the report.")
-@click.option("--n", type=click.IntRange(min=0), default=10, show_default=True, help="EL_n's n (0 skips EL).")
+@click.option("--n", type=options.count(0), default=10, show_default=True, help="EL_n's n (0 skips EL).")
 @click.option(
     "--k",
-    type=click.IntRange(min=0),
+    type=options.count(0),
     default=32,
     show_default=True,
     help="Prompt length of k-extractability (0 skips it).",
@@ -119,7 +151,7 @@ g_score = click.option(
 )
 @click.option(
     "--corpus-k",
-    type=click.IntRange(min=1),
+    type=options.count(1),
     default=32,
     show_default=True,
     help="Span length that counts as a corpus match.",
@@ -132,18 +164,18 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
     """Per-sequence memorization of the forget and unseen sets, the interval, and c(D_f)."""
     from memscan.model.memorization import MemorizationOptions, g_column, memorization_table
     from memscan.scan.index import CorpusIndex
-    from memscan.scan.tokenizer import LoadedTokenizer
 
     fixed = options.apply_preset(ctx, settings)["fixed_interval"]
 
     if score == "el" and not n:
         raise UserError("--score el needs --n above 0")
-    io.check_new(out, overwrite)
-    loaded, forget, unseen = inputs.load(n)
+    io.check_new(out, overwrite, [*inputs.paths, index_dir])
+    sets = inputs.read()
     index = None
     if index_dir is not None:
         index = CorpusIndex.open(index_dir)
-        index.check_tokenizer(LoadedTokenizer(loaded.name, loaded.tokenizer.backend_tokenizer).identity())
+        inputs.check_index(index)
+    loaded, forget, unseen = inputs.load(sets, n)
     memorization_options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k)
     with progress_bars() as progress:
         tables = {
@@ -153,7 +185,7 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
     g_name = g_column(score, n)
     interval = fit_interval(tables["unseen"].column(g_name).to_numpy(), tuple(fixed) if fixed else None)
     quality = forgetting_quality(tables["forget"].column(g_name).to_numpy(), interval)
-    io.make_output_dir(out, overwrite)
+    io.make_output_dir(out, overwrite, [*inputs.paths, index_dir])
     for name, table in tables.items():
         io.write_parquet(table, out / f"{name}.parquet")
     summary = {"model": inputs.model, "g": g_name, "interval": interval.to_dict(), "forget": quality.to_dict()}
@@ -171,14 +203,14 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
 @options.output("Folder to create for the attack's scores, metrics and ROC plot.")
 @click.option(
     "--neighbours",
-    type=click.IntRange(min=0),
+    type=options.count(0),
     default=25,
     show_default=True,
     help="MIAU (the paper's): neighbours per candidate (0 skips it).",
 )
 @click.option(
     "--mask-pct",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
+    type=options.Finite(0.0, 1.0, min_open=True),
     default=0.3,
     show_default=True,
     help="MIAU: the authors' masking percentage.",
@@ -190,14 +222,14 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
 )
 @click.option(
     "--swap-neighbours",
-    type=click.IntRange(min=0),
+    type=options.count(0),
     default=4,
     show_default=True,
     help="z-score test: swapped copies per sequence for zscore_swap (0 skips it).",
 )
 @click.option(
     "--reference-share",
-    type=click.FloatRange(0.1, 0.9),
+    type=options.Finite(0.1, 0.9),
     default=0.5,
     show_default=True,
     help="Share of the unseen set the attacker holds as known non-members.",
@@ -209,11 +241,14 @@ def attack(inputs: ModelInputs, out, mask_model, overwrite, **settings):
     """Which of forget + unseen were unlearned? The paper's MIAU, memscan's z-score test and the
     one-sided attacks against MODEL: ROC and PR AUC, TPR at low FPR, ROC plot."""
     from memscan.attack import AttackOptions, MiauOptions, Neighbourhood, plot_roc, run_attack
-    from memscan.model.loading import load_model
+    from memscan.model.loading import check_model_spec, load_model
 
-    io.check_new(out, overwrite)
-    loaded, forget, unseen = inputs.load(0)
+    io.check_new(out, overwrite, [*inputs.paths, mask_model])
+    sets = inputs.read()
+    if mask_model is not None:
+        check_model_spec(mask_model)
     attack_options = AttackOptions(**settings)
+    loaded, forget, unseen = inputs.load(sets, 0)
     neighbourhood = None
     if mask_model is not None and attack_options.neighbours:
         sampler = load_model(mask_model, inputs.device)
@@ -221,7 +256,7 @@ def attack(inputs: ModelInputs, out, mask_model, overwrite, **settings):
         neighbourhood = Neighbourhood.build(sampler, forget, unseen, miau)
     with progress_bars() as progress:
         result = run_attack(loaded, forget, unseen, attack_options, progress, neighbourhood)
-    io.make_output_dir(out, overwrite)
+    io.make_output_dir(out, overwrite, [*inputs.paths, mask_model])
     io.write_parquet(result.scores, out / "scores.parquet")
     if result.miau_scores is not None:
         io.write_parquet(result.miau_scores, out / "miau_scores.parquet")
@@ -254,12 +289,10 @@ def _gamma(_ctx, _param, value: str) -> float | None:
 @options.output("Folder to create (or to resume an unfinished run in).")
 @click.option("--method", type=click.Choice(METHODS), required=True)
 @click.option(
-    "--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, show_default=True, help="Adam learning rate."
+    "--lr", type=options.Finite(min=0, min_open=True), default=5e-5, show_default=True, help="Adam learning rate."
 )
-@click.option("--betas", type=float, nargs=2, default=(0.9, 0.98), show_default=True)
-@click.option(
-    "--max-epochs", type=click.IntRange(min=0), default=20, show_default=True, help="At most this many epochs."
-)
+@click.option("--betas", type=options.Finite(), nargs=2, default=(0.9, 0.98), show_default=True)
+@click.option("--max-epochs", type=options.count(0), default=20, show_default=True, help="At most this many epochs.")
 @click.option(
     "--gamma",
     default="0.7",
@@ -273,41 +306,48 @@ def _gamma(_ctx, _param, value: str) -> float | None:
 @click.option("--strict-stop", is_flag=True, help="SGA variant: also wait until no sequence is above the interval.")
 @click.option(
     "--first-threshold",
-    type=float,
+    type=options.Finite(),
     default=0.9,
     show_default=True,
     help="TA: gradient ascent until mean g falls below this, then descent and the edit.",
 )
 @click.option(
-    "--lambda", "lam", type=float, default=3.0, show_default=True, help="TA: theta_s - lambda (theta - theta_s)."
+    "--lambda",
+    "lam",
+    type=options.Finite(),
+    default=3.0,
+    show_default=True,
+    help="TA: theta_s - lambda (theta - theta_s).",
 )
 @click.option(
-    "--tau-switch", type=float, default=0.5, show_default=True, help="TAU: SGA until mean g falls below this, then TA."
+    "--tau-switch",
+    type=options.Finite(),
+    default=0.5,
+    show_default=True,
+    help="TAU: SGA until mean g falls below this, then TA.",
 )
-@click.option("--tau-lambda", "tau_lam", type=float, default=1.0, show_default=True)
+@click.option("--tau-lambda", "tau_lam", type=options.Finite(), default=1.0, show_default=True)
 @g_score
-@click.option(
-    "--n", type=click.IntRange(min=1), default=10, show_default=True, help="EL_n's n when EL is g or tracked."
-)
+@click.option("--n", type=options.count(1), default=10, show_default=True, help="EL_n's n when EL is g or tracked.")
 @click.option("--track-el", is_flag=True, help="GA also waits for mean EL_n below its unseen mean.")
 @options.fixed_interval
 @click.option(
     "--micro-batch",
-    type=click.IntRange(min=1),
+    type=options.count(1),
     default=8,
     show_default=True,
     help="Sequences per micro-batch: the loss averages their mean CEs; SGA selects within each.",
 )
 @click.option(
     "--max-ce",
-    type=float,
+    type=options.Finite(),
     default=100.0,
     show_default=True,
     help="Stop when the mean token CE exceeds this (exploding).",
 )
 @click.option(
     "--miau-neighbours",
-    type=click.IntRange(min=0),
+    type=options.count(0),
     default=0,
     show_default=True,
     help="Record the paper's MIAU every epoch with this many neighbours per candidate (0: not tracked).",
@@ -318,11 +358,14 @@ def _gamma(_ctx, _param, value: str) -> float | None:
 def unlearn(ctx, inputs: ModelInputs, out, **settings):
     """Unlearn the forget set from MODEL with GA, SGA, TA or TAU; writes OUT/model, epochs.parquet, run.json."""
     from memscan.unlearn import UnlearnConfig, run_unlearning
+    from memscan.unlearn.run import check_resumable
 
     settings = options.apply_preset(ctx, settings)
     fixed = settings.pop("fixed_interval")
     config = UnlearnConfig(**{**settings, "betas": tuple(settings["betas"])})
-    loaded, forget, unseen = inputs.load(config.n if config.uses_el else 0)
+    io.check_apart(out, inputs.paths)
+    check_resumable(out)
+    loaded, forget, unseen = inputs.load(inputs.read(), config.n if config.uses_el else 0)
     identity = {"model": str(inputs.model), "tokenizer": inputs.tokenizer, "max_tokens": inputs.max_tokens}
     run = run_unlearning(
         loaded,

@@ -3,8 +3,13 @@ across commands (declared here once)."""
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from click.core import ParameterSource
@@ -14,17 +19,83 @@ from memscan.unlearn.config import PRESETS
 
 
 class Memscan(click.Group):
-    """Turns every error a user can act on into one line on stderr and exit code 2."""
+    """Turns every error a user can act on, click's usage errors included, into one line
+    on stderr and exit code 2; Ctrl-C and SIGTERM into `memscan: interrupted` (130), after
+    the temporary files of unfinished writes are removed."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        with _sigterm_as_interrupt():
+            try:
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click.exceptions.NoArgsIsHelpError as e:
+                e.show()
+                sys.exit(2)
+            except click.ClickException as e:
+                _fail(_usage_message(e))
+            except (click.exceptions.Abort, KeyboardInterrupt):
+                click.echo("memscan: interrupted", err=True)
+                sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (UserError, IndexCorruptError, OSError) as e:
-            click.echo(f"memscan: error: {e}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("memscan: interrupted", err=True)
-            sys.exit(130)
+            _fail(str(e))
+        except RecursionError:
+            _fail("an input is nested too deeply to read")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"memscan: error: {' '.join(message.split())}", err=True)
+    sys.exit(2)
+
+
+def _usage_message(e: click.ClickException) -> str:
+    message = e.format_message()
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, click.UsageError) and ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM unwinds like Ctrl-C, so `finally` blocks and atomic writes clean up."""
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Finite(click.FloatRange):
+    """A finite number (nan and inf refused), optionally within a range."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+LARGEST_COUNT = 2**31 - 1  # what every count (tokens, threads, epochs, batch size) fits in
+
+
+def count(minimum: int) -> click.IntRange:
+    """A whole number from `minimum`, bounded so that no layer below overflows."""
+    return click.IntRange(min=minimum, max=LARGEST_COUNT)
 
 
 def output(help_text: str, default: Path | None = None, required: bool = True):
@@ -46,24 +117,35 @@ def tokenizer(default: str | None, help_text: str):
 
 
 threads = click.option(
-    "--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores)."
+    "--threads", type=click.IntRange(1, 4096), default=None, help="Worker threads (default: all cores)."
 )
 overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 text_field = click.option(
     "--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text."
 )
 id_field = click.option("--id-field", default="id", show_default=True, help="Field holding each record's id.")
-seed = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
+seed = click.option(
+    "--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of every random draw."
+)
 batch_size = click.option(
-    "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Sequences per forward pass."
+    "--batch-size", type=count(1), default=8, show_default=True, help="Sequences per forward pass."
 )
 device = click.option("--device", default=None, help="cuda, mps or cpu [default: the best available].")
+
+
+def _ordered_interval(_ctx, _param, value: tuple[float, float] | None):
+    if value is not None and not value[0] < value[1]:
+        raise click.BadParameter(f"the lower end must be below the upper end, not {value[0]} {value[1]}")
+    return value
+
+
 fixed_interval = click.option(
     "--interval",
     "fixed_interval",
-    type=float,
+    type=Finite(),
     nargs=2,
     default=None,
+    callback=_ordered_interval,
     help="Fix the acceptable interval instead of the unseen 2.5%/97.5% quantiles.",
 )
 preset = click.option(

@@ -27,11 +27,11 @@ from memscan.scan.tokenizer import DEFAULT_TOKENIZER, load_tokenizer
 @options.output("Parquet file to write [default: INPUT stem + .scores.parquet].", required=False)
 @click.option("--jsonl", is_flag=True, help="Also write the table as JSONL beside the Parquet file.")
 @click.option(
-    "--k", type=click.IntRange(min=1), default=32, show_default=True, help="Span length that counts as a corpus match."
+    "--k", type=options.count(1), default=32, show_default=True, help="Span length that counts as a corpus match."
 )
 @click.option(
     "--n",
-    type=click.IntRange(min=0),
+    type=options.count(0),
     default=10,
     show_default=True,
     help="n of the n-gram overlap for pairs (0: skip).",
@@ -46,9 +46,13 @@ def score(input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_f
     if (index_dir is None) == (references is None):
         raise UserError("give exactly one of --index DIR (free generations) or --references FILE (aligned pairs)")
     out = out or Path(Path(input_path).name.split(".")[0] + ".scores.parquet")
-    io.check_new(out, overwrite)
-    if jsonl:
-        io.check_new(out.with_suffix(".jsonl"), overwrite)
+    outputs = [out, out.with_suffix(".jsonl")] if jsonl else [out]
+    if len(set(outputs)) < len(outputs):
+        raise UserError(
+            f"--jsonl writes {out.with_suffix('.jsonl')} beside the Parquet output: give -o a .parquet path"
+        )
+    for path in outputs:
+        io.check_new(path, overwrite, inputs=[input_path, references, index_dir])
 
     if index_dir is not None:
         idx = CorpusIndex.open(index_dir)
@@ -65,11 +69,9 @@ def score(input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_f
         table = scan_pairs(ids, gens, _align(ids, ref_ids, refs), n=n, threads=threads)
         summary = pairs_summary(table)
 
-    io.write_parquet(table, out)
-    if jsonl:
-        io.write_jsonl(table, out.with_suffix(".jsonl"))
+    io.commit(dict(zip(outputs, [io.parquet(table), io.jsonl(table)])))
     click.echo(summary)
-    click.echo(f"\nwrote {out}" + (f" and {out.with_suffix('.jsonl')}" if jsonl else ""))
+    click.echo(f"\nwrote {' and '.join(map(str, outputs))}")
 
 
 def _read_sequences(path, tok, text_field, id_field):

@@ -12,15 +12,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
 from memscan.cache import cache_dir
-from memscan.errors import UserError
+from memscan.errors import UserError, first_line
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,13 @@ def load_model(
     spec: str = DEFAULT_MODEL, device: str | torch.device | None = None, tokenizer: str | None = None
 ) -> LoadedModel:
     """A built-in name, a local folder written by `save_pretrained`, or a hub id."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    check_model_spec(spec)
+    if tokenizer is not None:
+        check_model_spec(tokenizer, "tokenizer")
     device = pick_device(device) if not isinstance(device, torch.device) else device
     folder = builtin_folder(spec) if spec in BUILTIN_MODELS else Path(spec) if Path(spec).exists() else None
     where = str(folder) if folder else spec
@@ -119,19 +125,72 @@ def load_model(
         model: Any = AutoModelForCausalLM.from_pretrained(where, dtype=default_dtype(device))
     except Exception as e:
         if folder is not None:
-            raise UserError(f"{where}: not a model folder transformers can load ({_first_line(e)})") from None
-        raise UserError(
-            f"model {spec!r} is not built in ({', '.join(BUILTIN_MODELS)}), not a local folder, and could not be "
-            "fetched from the hub (offline?): download it where you are online and pass its folder"
-        ) from None
-    tok_where = tokenizer or where
-    try:
-        tok = AutoTokenizer.from_pretrained(tok_where)
-    except Exception as e:
-        raise UserError(f"{tok_where}: no tokenizer could be loaded ({_first_line(e)})") from None
-    loaded = LoadedModel(spec, model.to(device).eval(), tok, folder)
+            raise UserError(f"{where}: not a model folder transformers can load ({first_line(e)})") from None
+        raise UserError(f"model {spec!r} could not be fetched from the hub ({first_line(e)})") from None
+    loaded = LoadedModel(spec, model.to(device).eval(), load_tokenizer(tokenizer or where), folder)
     check_tokenizer_matches(loaded)
     return loaded
+
+
+def load_tokenizer(spec: str) -> Any:
+    """A transformers tokenizer from a folder or hub id (a built-in model's name: its own)."""
+    from transformers import AutoTokenizer
+
+    where = str(builtin_folder(spec)) if spec in BUILTIN_MODELS else spec
+    try:
+        return AutoTokenizer.from_pretrained(where)
+    except Exception as e:
+        raise UserError(f"{where}: no tokenizer could be loaded ({first_line(e)})") from None
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def check_model_spec(spec: str, what: str = "model") -> None:
+    """Refuse, in well under a second, a model (or tokenizer) that cannot be loaded: a
+    built-in whose package is missing, a folder without a config, or a hub id while the
+    hub is unreachable (HF_HUB_OFFLINE set, or one short connection attempt fails)
+    and the id is not in the local hub cache."""
+    if what == "model" and spec in BUILTIN_MODELS:
+        _gguf_package(BUILTIN_MODELS[spec])
+        return
+    path = Path(spec)
+    if path.exists():
+        marks = ("config.json",) if what == "model" else ("tokenizer.json", "tokenizer_config.json")
+        if not (path.is_dir() and any((path / mark).exists() for mark in marks)):
+            hint = "save_pretrained" if what == "model" else "the tokenizer's save_pretrained"
+            raise UserError(f"{spec}: not a {what} folder (written by {hint})")
+        return
+    choices = f"a built-in name ({', '.join(BUILTIN_MODELS)}), " if what == "model" else ""
+    if not HUB_ID.match(spec):
+        raise UserError(f"{what} {spec!r} is not {choices}an existing folder, or a hub id")
+    if _in_hub_cache(spec) or _hub_reachable():
+        return
+    raise UserError(
+        f"{what} {spec!r} is not {choices}an existing folder, and the model hub cannot be reached (offline): "
+        "download it where you are online and pass its folder"
+    )
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(
+        isinstance(try_to_load_from_cache(repo_id, name), str) for name in ("config.json", "tokenizer_config.json")
+    )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def check_tokenizer_matches(loaded: LoadedModel) -> None:
@@ -150,10 +209,6 @@ def check_tokenizer_matches(loaded: LoadedModel) -> None:
             )
 
 
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
 def builtin_folder(name: str) -> Path:
     """The cached safetensors copy of a built-in model, converted from its GGUF on first use."""
     folder = cache_dir() / f"model-{name}"
@@ -167,17 +222,23 @@ def builtin_folder(name: str) -> Path:
     return folder
 
 
-def _gguf_path(builtin: BuiltinModel) -> Path:
+def _gguf_package(builtin: BuiltinModel) -> Path:
+    """The folder of the package carrying a built-in model's GGUF file."""
     spec = importlib.util.find_spec(builtin.package)  # locates without importing it
     if spec is None or not spec.submodule_search_locations:
         raise UserError(f"the built-in model needs the package {builtin.package}: {builtin.install}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _gguf_path(builtin: BuiltinModel) -> Path:
+    package = _gguf_package(builtin)
     if builtin.assemble:
         path = cache_dir() / "gguf" / builtin.gguf_file
         try:
             return Path(importlib.import_module(builtin.package).assemble(path))
         except (ImportError, OSError, ValueError) as e:
             raise UserError(f"could not assemble {builtin.gguf_file} ({e}); reinstall with {builtin.install}") from None
-    path = Path(next(iter(spec.submodule_search_locations))) / builtin.gguf_file
+    path = package / builtin.gguf_file
     if not path.exists():
         raise UserError(f"{path} is missing; reinstall with {builtin.install}")
     return path

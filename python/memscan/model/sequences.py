@@ -1,7 +1,9 @@
-"""Forget and unseen sets: read from the user's files and tokenized as the model expects."""
+"""Forget and unseen sets: read from the user's files (before any model is loaded, so
+bad input costs no model time) and tokenized as the model expects."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +12,23 @@ from memscan.errors import UserError
 from memscan.model.loading import LoadedModel
 from memscan.scan.pipeline import records_of
 from memscan.scan.ragged import check_token_ids
+from memscan.scan.readers import Record
 
 
-def read_sequences(
-    path: str | Path, loaded: LoadedModel, max_tokens: int | None = None, text_field: str = "text", id_field: str = "id"
+def read_set(path: str | Path, text_field: str = "text", id_field: str = "id") -> list[Record]:
+    """Every record of one set; an empty set is an error."""
+    records = list(records_of([str(path)], text_field, id_field))
+    if not records:
+        raise UserError(f"{path}: holds no sequences")
+    return records
+
+
+def encode_set(
+    records: Sequence[Record], loaded: LoadedModel, max_tokens: int | None = None
 ) -> tuple[list[str], list[np.ndarray]]:
     """(ids, token arrays) of every record: texts encoded by the model's tokenizer
     (no special tokens; the BOS context is added where scores need it), token lists
     checked against the model's vocabulary; each cut to `max_tokens` when given."""
-    records = list(records_of([str(path)], text_field, id_field))
-    if not records:
-        raise UserError(f"{path}: holds no sequences")
     texts = [r.text for r in records if r.text is not None]
     encoded = iter(loaded.encode(texts)) if texts else iter(())
     ids, sequences = [], []
@@ -32,11 +40,34 @@ def read_sequences(
     return ids, sequences
 
 
+def read_sequences(
+    path: str | Path, loaded: LoadedModel, max_tokens: int | None = None, text_field: str = "text", id_field: str = "id"
+) -> tuple[list[str], list[np.ndarray]]:
+    """`encode_set` of `read_set`."""
+    return encode_set(read_set(path, text_field, id_field), loaded, max_tokens)
+
+
+def check_disjoint_records(forget: Sequence[Record], unseen: Sequence[Record]) -> None:
+    """Refuse unseen records whose text (or token list) is also in the forget set."""
+
+    def key(r: Record):
+        return r.text if r.text is not None else tuple(r.tokens or ())
+
+    seen = {key(r): r.id for r in forget}
+    clash = next(((r.id, seen[key(r)]) for r in unseen if key(r) in seen), None)
+    if clash:
+        _overlap(*clash)
+
+
 def check_disjoint(forget: tuple[list[str], list[np.ndarray]], unseen: tuple[list[str], list[np.ndarray]]) -> None:
-    """Refuse unseen sequences that also appear in the forget set: they would not be unseen."""
+    """Refuse unseen sequences that also appear in the forget set once tokenized (and cut)."""
     seen = {s.tobytes(): i for i, s in zip(*forget)}
     clash = next(((i, seen[s.tobytes()]) for i, s in zip(*unseen) if s.tobytes() in seen), None)
     if clash:
-        raise UserError(
-            f"unseen sequence {clash[0]!r} is also in the forget set (as {clash[1]!r}); the two sets must not overlap"
-        )
+        _overlap(*clash)
+
+
+def _overlap(unseen_id: str, forget_id: str):
+    raise UserError(
+        f"unseen sequence {unseen_id!r} is also in the forget set (as {forget_id!r}); the two sets must not overlap"
+    )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from memscan.errors import UserError
 from memscan.scan.corpus import NAME as BUILTIN_CORPUS
 from memscan.scan.corpus import kjv_paragraphs
 from memscan.scan.index import CorpusIndex, Document
@@ -26,6 +27,13 @@ def records_of(
             yield from kjv_paragraphs()
         else:
             yield from read_records(name, text_field, id_field, split_lines)
+
+
+def check_inputs(inputs: Iterable[str]) -> None:
+    """Refuse a missing input before any work starts (formats are checked as each is read)."""
+    for name in inputs:
+        if not (name == BUILTIN_CORPUS or Path(name).exists()):
+            raise UserError(f"{name}: no such file or directory")
 
 
 def tokenize(

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from memscan.errors import UserError
+from memscan.errors import UserError, first_line
 
 TEXT_SUFFIXES = {".txt", ".md", ".text"}
 JSONL_SUFFIXES = {".jsonl", ".json", ".ndjson"}
@@ -57,9 +61,17 @@ def read_records(
         raise UserError(f"{path}: unknown input format {kind!r} (use .jsonl, .txt, .parquet or a datasets folder)")
 
 
-def _open_text(path: Path):
+@contextmanager
+def _text_lines(path: Path) -> Iterator[TextIO]:
+    """The file as text (gzip too), its decoding failures as one UserError naming it."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    return opener(path, "rt", encoding="utf-8")
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            yield f
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        raise UserError(f"{path}: a truncated or damaged gzip file") from None
 
 
 def _record(raw: dict, where: str, source: str, default_id: str, text_field: str, id_field: str) -> Record:
@@ -76,21 +88,20 @@ def _record(raw: dict, where: str, source: str, default_id: str, text_field: str
 def jsonl_objects(path: Path) -> Iterator[tuple[str, int, dict]]:
     """(where, line number, object) per non-blank line of a JSONL file (gzip too);
     a line that is not a JSON object is a UserError naming it."""
-    try:
-        with _open_text(path) as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{number}"
-                try:
-                    raw = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise UserError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
-                if not isinstance(raw, dict):
-                    raise UserError(f"{where}: each line must be a JSON object")
-                yield where, number, raw
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+    with _text_lines(path) as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+            except RecursionError:
+                raise UserError(f"{where}: JSON nested too deeply to read") from None
+            if not isinstance(raw, dict):
+                raise UserError(f"{where}: each line must be a JSON object")
+            yield where, number, raw
 
 
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
@@ -99,16 +110,13 @@ def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
 
 
 def _read_text(path: Path, split_lines: bool) -> Iterator[Record]:
-    try:
-        with _open_text(path) as f:
-            if not split_lines:
-                yield Record(path.name, str(path), text=f.read())
-                return
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    yield Record(f"{path.name}:{number}", str(path), text=line.rstrip("\n"))
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+    with _text_lines(path) as f:
+        if not split_lines:
+            yield Record(path.name, str(path), text=f.read())
+            return
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                yield Record(f"{path.name}:{number}", str(path), text=line.rstrip("\n"))
 
 
 def _rows(batches, where: str, text_field: str, id_field: str, source: str) -> Iterator[Record]:
@@ -123,8 +131,11 @@ def _read_parquet(path: Path, text_field: str, id_field: str) -> Iterator[Record
     try:
         file = pq.ParquetFile(path)
     except Exception as e:
-        raise UserError(f"{path}: not a readable Parquet file ({e})") from None
-    yield from _rows(file.iter_batches(batch_size=4096), str(path), text_field, id_field, str(path))
+        raise UserError(f"{path}: not a readable Parquet file ({first_line(e)})") from None
+    try:
+        yield from _rows(file.iter_batches(batch_size=4096), str(path), text_field, id_field, str(path))
+    except (pa.ArrowException, OSError) as e:
+        raise UserError(f"{path}: a damaged Parquet file ({first_line(e)})") from None
 
 
 def _read_dataset_folder(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
@@ -132,7 +143,10 @@ def _read_dataset_folder(path: Path, text_field: str, id_field: str) -> Iterator
         raise UserError(f"{path}: a folder input must be written by datasets' save_to_disk")
     import datasets  # heavy import, only when a datasets folder is read
 
-    loaded = datasets.load_from_disk(str(path))
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except Exception as e:  # datasets raises many kinds for a damaged folder
+        raise UserError(f"{path}: not a readable datasets folder ({first_line(e)})") from None
     splits = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [("", loaded)]
     for name, split in splits:
         where = f"{path}{'/' + name if name else ''}"

@@ -34,6 +34,8 @@ from memscan.unlearn.config import UnlearnConfig
 from memscan.unlearn.loop import EpochRecord, Unlearning
 from memscan.unlearn.phase import Targets
 
+CHECKPOINT_FILE = "checkpoint.pt"
+
 
 def fingerprint(sequences: Sequence[np.ndarray]) -> str:
     digest = hashlib.sha256()
@@ -60,7 +62,7 @@ def run_unlearning(
 ) -> dict:
     """Run one method to its stopping rule and write the results into `out`; returns run.json's content."""
     forget_ids, forget_seqs = forget
-    run_file, checkpoint = out / "run.json", out / "checkpoint.pt"
+    run_file, checkpoint = out / "run.json", out / CHECKPOINT_FILE
     identity = {
         **(identity or {}),
         "config": asdict(config),
@@ -68,10 +70,10 @@ def run_unlearning(
         "unseen": fingerprint(unseen),
         "fixed_interval": fixed_interval,
     }
-    run = _resumable_run(out, run_file, identity)
+    run = _resumable_run(out, identity)
     if run is None:
+        targets = unseen_targets(loaded, unseen, config, fixed_interval)  # before the folder: a failure leaves none
         out.mkdir(parents=True, exist_ok=True)
-        targets = unseen_targets(loaded, unseen, config, fixed_interval)
         run = {
             "identity": identity,
             "interval": targets.interval.to_dict(),
@@ -115,17 +117,33 @@ def run_unlearning(
     return run
 
 
-def _resumable_run(out: Path, run_file: Path, identity: dict) -> dict | None:
-    """run.json of an unfinished run of the same settings in `out`; None when `out` is new."""
+def check_resumable(out: Path) -> None:
+    """Before any model is loaded: `out` is new or holds an unfinished run."""
     if not out.exists():
-        return None
-    try:
-        run = json.loads(run_file.read_text())
-    except (OSError, ValueError):
-        raise UserError(f"{out} already exists (choose a new output directory)") from None
+        return
+    run = _run_file(out)
     if run.get("finished"):
         raise UserError(f"{out} already holds a finished run (choose a new output directory)")
+
+
+def _run_file(out: Path) -> dict:
+    try:
+        return json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{out} already exists (choose a new output directory)") from None
+
+
+def _resumable_run(out: Path, identity: dict) -> dict | None:
+    """run.json of an unfinished run of the same settings in `out`; None when `out` is new,
+    or holds an unfinished run that never finished an epoch (nothing in it is worth keeping:
+    its run.json is rewritten, so a run that failed at once can be rerun with other settings)."""
+    check_resumable(out)
+    if not out.exists():
+        return None
+    run = _run_file(out)
     if run.get("identity") != json.loads(json.dumps(identity)):
+        if not (out / CHECKPOINT_FILE).exists():
+            return None
         raise UserError(f"{out} holds an unfinished run with other settings or inputs (choose a new output directory)")
     return run
 
