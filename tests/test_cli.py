@@ -107,10 +107,10 @@ def test_not_an_index_and_truncated_index(kjv_index, generations, tmp_path):
 def test_checksum_failure(kjv_index, tmp_path):
     copy = tmp_path / "copy"
     subprocess.run(["cp", "-r", kjv_index, copy], check=True)
-    vocab = copy / "shard-00000" / "vocab.u32"
-    data = bytearray(vocab.read_bytes())
-    data[8] ^= 1
-    vocab.write_bytes(bytes(data))
+    names = copy / "documents.parquet"  # damage the structural checks on opening cannot see
+    data = bytearray(names.read_bytes())
+    data[len(data) // 2] ^= 1
+    names.write_bytes(bytes(data))
     fails_cleanly(memscan("index", "info", copy), "checksum mismatch")
 
 

@@ -116,13 +116,22 @@ def test_truncated_file_is_detected(small_index):
 
 
 def test_altered_file_fails_its_checksum(small_index):
-    tokens = small_index / "shard-00000" / "tokens.u32"
-    data = bytearray(tokens.read_bytes())
-    data[0] ^= 0xFF
-    tokens.write_bytes(bytes(data))
+    names = small_index / "documents.parquet"  # damage the structural checks cannot see
+    data = bytearray(names.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    names.write_bytes(bytes(data))
     with pytest.raises(IndexCorruptError, match="checksum"):
         CorpusIndex.open(small_index)
-    CorpusIndex.open(small_index, verify=False)  # sizes still agree: opens unverified
+    CorpusIndex.open(small_index, verify=False)  # sizes and structure still agree: opens unverified
+
+
+def test_damaged_structure_is_refused_even_unverified(small_index):
+    tokens = small_index / "shard-00000" / "tokens.u32"
+    data = bytearray(tokens.read_bytes())
+    data[0] ^= 0xFF  # a rank outside the vocabulary, where a sampled suffix starts
+    tokens.write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match="suffix array entry"):
+        CorpusIndex.open(small_index, verify=False)
 
 
 def test_not_an_index(tmp_path):

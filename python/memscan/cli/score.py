@@ -11,6 +11,7 @@ from tqdm import tqdm
 from memscan import io
 from memscan.cli import options
 from memscan.errors import UserError
+from memscan.progress import progress_bars
 from memscan.scan.index import CorpusIndex
 from memscan.scan.matches import scan_against_index, scan_pairs
 from memscan.scan.pipeline import records_of, tokenize
@@ -60,13 +61,17 @@ def score(input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_f
         idx.check_tokenizer(tok.identity())
         ids, seqs = _read_sequences(input_path, tok, text_field, id_field)
         click.echo(f"scanning {len(seqs)} sequences against {idx.n_tokens} indexed tokens…", err=True)
-        table = scan_against_index(idx, ids, seqs, k=k, threads=threads)
+        with progress_bars() as progress:
+            table = scan_against_index(idx, ids, seqs, k=k, threads=threads, progress=progress("scanning", len(seqs)))
         summary = index_summary(table, k)
     else:
         tok = load_tokenizer(tokenizer or DEFAULT_TOKENIZER)
         ids, gens = _read_sequences(input_path, tok, text_field, id_field)
         ref_ids, refs = _read_sequences(references, tok, text_field, id_field)
-        table = scan_pairs(ids, gens, _align(ids, ref_ids, refs), n=n, threads=threads)
+        with progress_bars() as progress:
+            table = scan_pairs(
+                ids, gens, _align(ids, ref_ids, refs), n=n, threads=threads, progress=progress("scoring", len(ids))
+            )
         summary = pairs_summary(table)
 
     io.commit(dict(zip(outputs, [io.parquet(table), io.jsonl(table)])))

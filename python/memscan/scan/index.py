@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from memscan import _core
-from memscan.errors import UserError, core_call
+from memscan.errors import IndexCorruptError, UserError, core_call, first_line
 from memscan.scan.ragged import as_tokens, check_token_ids, pack, unpack
 
 DOCUMENTS_FILE = "documents.parquet"
@@ -58,6 +58,9 @@ class CorpusIndex:
         self._core = core
         self.path = path
         self.header = json.loads(core.header_json)
+        metadata = self.header["metadata"]
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("tokenizer") or {}, dict):
+            raise IndexCorruptError(f"{path}: the header's metadata is not memscan's (no tokenizer description)")
 
     # ---- building -------------------------------------------------------------
     @classmethod
@@ -136,7 +139,15 @@ class CorpusIndex:
 
     def documents(self) -> pa.Table:
         """Table of (doc, source, id) naming every indexed document."""
-        return pq.read_table(self.path / DOCUMENTS_FILE)
+        try:
+            table = pq.read_table(self.path / DOCUMENTS_FILE)
+        except (pa.ArrowException, OSError) as e:
+            raise IndexCorruptError(f"{self.path / DOCUMENTS_FILE}: unreadable ({first_line(e)})") from None
+        if table.num_rows != self.n_documents or not {"doc", "source", "id"} <= set(table.column_names):
+            raise IndexCorruptError(
+                f"{self.path / DOCUMENTS_FILE}: does not name the index's {self.n_documents} documents"
+            )
+        return table
 
     def document(self, doc: int) -> np.ndarray:
         return core_call(self._core.document, doc)

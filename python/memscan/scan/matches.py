@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -13,13 +13,35 @@ from memscan.scan.index import CorpusIndex
 from memscan.scan.ragged import unpack
 from memscan.scan.scores import ngram_overlap, pair_scores
 
+# Work per Rust call, so that progress moves and Ctrl-C is heard within about a second.
+INDEX_CHUNK_TOKENS = 1 << 18
+PAIR_CHUNK_CELLS = 1 << 28
+# Pairs whose token counts multiply past this are refused (about half a minute of edit distance and LCS each).
+MAX_PAIR_CELLS = 1 << 34
+PAIR_COLUMNS = (
+    "exact_match",
+    "prefix_length",
+    "positional_match",
+    "edit_similarity",
+    "bleu4",
+    "rouge_l_f1",
+    "rouge_l_recall",
+    "approximate_match",
+)
+
 SPAN_TYPE = pa.list_(pa.struct([("start", pa.int64()), ("length", pa.int64()), ("doc", pa.int64())]))
 
 
 def scan_against_index(
-    index: CorpusIndex, ids: Sequence[str], queries: Sequence[np.ndarray], k: int = 32, threads: int | None = None
+    index: CorpusIndex,
+    ids: Sequence[str],
+    queries: Sequence[np.ndarray],
+    k: int = 32,
+    threads: int | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> pa.Table:
-    """Matching statistics, coverage by corpus spans of >= k tokens, and attributions.
+    """Matching statistics, coverage by corpus spans of >= k tokens, and attributions,
+    in chunks of queries (`progress(n)` is told of each; Ctrl-C is heard between them).
 
     Columns: id, n_tokens, coverage, longest_match, mean_match, n_spans, top_doc (the
     document whose spans cover most tokens, -1 if none), top_doc_id, spans, match_lengths.
@@ -27,17 +49,24 @@ def scan_against_index(
     if k < 1:
         raise UserError("k must be at least 1")
     index.check_ids(queries, ids)
-    stats = index.statistics(queries, threads)
-    coverage = core_call(stats.coverage, k)
-    spans = core_call(stats.spans, k)
-    per_query: list[list[dict]] = [[] for _ in queries]
-    for q, start, length, doc in zip(
-        spans.query.tolist(), spans.start.tolist(), spans.length.tolist(), spans.doc.tolist()
-    ):
-        per_query[q].append({"start": start, "length": length, "doc": doc})
-    top_docs = [_top_doc(s) for s in per_query]
     names = index.documents().column("id").to_pylist()
-    per_lengths = unpack(stats.lengths, stats.offsets)
+    coverage: list[float] = []
+    per_query: list[list[dict]] = []
+    per_lengths: list[np.ndarray] = []
+    for chunk in _chunks([q.size for q in queries], INDEX_CHUNK_TOKENS):
+        stats = index.statistics([queries[i] for i in chunk], threads)
+        coverage.extend(core_call(stats.coverage, k).tolist())
+        spans = core_call(stats.spans, k)
+        found: list[list[dict]] = [[] for _ in chunk]
+        for q, start, length, doc in zip(
+            spans.query.tolist(), spans.start.tolist(), spans.length.tolist(), spans.doc.tolist()
+        ):
+            found[q].append({"start": start, "length": length, "doc": doc})
+        per_query.extend(found)
+        per_lengths.extend(unpack(stats.lengths, stats.offsets))
+        if progress:
+            progress(len(chunk))
+    top_docs = [_top_doc(s) for s in per_query]
     return pa.table(
         {
             "id": pa.array(list(ids), pa.string()),
@@ -69,27 +98,55 @@ def scan_pairs(
     references: Sequence[np.ndarray],
     n: int = 10,
     threads: int | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> pa.Table:
-    """Every pair score, plus OVERLAP_n (n = 0 leaves it out)."""
+    """Every pair score, plus OVERLAP_n (n = 0 leaves it out), in chunks of pairs
+    (`progress(n)` is told of each; Ctrl-C is heard between them)."""
     if n and (short := next((i for i, g in enumerate(generations) if g.size < n), None)) is not None:
         raise UserError(
             f"sequence {ids[short]!r}: the generation has {generations[short].size} tokens, fewer than n = {n} "
             "(pass a smaller --n, or --n 0 to skip the n-gram overlap)"
         )
-    scores = pair_scores(generations, references, threads)
-    columns = {
+    cells = [g.size * r.size for g, r in zip(generations, references)]
+    if (large := next((i for i, c in enumerate(cells) if c > MAX_PAIR_CELLS), None)) is not None:
+        raise UserError(
+            f"sequence {ids[large]!r}: {generations[large].size} x {references[large].size} tokens is too long to "
+            f"align (edit distance and ROUGE-L take time in the product, at most {MAX_PAIR_CELLS:.1e}); "
+            "score shorter pieces, or match it against an index with --index"
+        )
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in PAIR_COLUMNS}
+    overlaps: list[np.ndarray] = []
+    for chunk in _chunks(cells, PAIR_CHUNK_CELLS):
+        gens, refs = [generations[i] for i in chunk], [references[i] for i in chunk]
+        scores = pair_scores(gens, refs, threads)
+        for name, parts in columns.items():
+            parts.append(getattr(scores, name))
+        if n:
+            overlaps.append(ngram_overlap(gens, refs, n, threads))
+        if progress:
+            progress(len(chunk))
+    table = {
         "id": pa.array(list(ids), pa.string()),
         "n_generation_tokens": pa.array([g.size for g in generations], pa.int64()),
         "n_reference_tokens": pa.array([r.size for r in references], pa.int64()),
-        "exact_match": pa.array(scores.exact_match),
-        "prefix_length": pa.array(scores.prefix_length),
-        "positional_match": pa.array(scores.positional_match),
-        "edit_similarity": pa.array(scores.edit_similarity),
-        "bleu4": pa.array(scores.bleu4),
-        "rouge_l_f1": pa.array(scores.rouge_l_f1),
-        "rouge_l_recall": pa.array(scores.rouge_l_recall),
-        "approximate_match": pa.array(scores.approximate_match),
+        **{name: _joined(parts) for name, parts in columns.items()},
     }
     if n:
-        columns[f"overlap_{n}"] = pa.array(ngram_overlap(generations, references, n, threads), pa.float64())
-    return pa.table(columns)
+        table[f"overlap_{n}"] = _joined(overlaps)
+    return pa.table(table)
+
+
+def _joined(parts: list[np.ndarray]) -> pa.Array:
+    return pa.array(np.concatenate(parts)) if parts else pa.array([], pa.float64())
+
+
+def _chunks(costs: Sequence[int], budget: int) -> Iterator[range]:
+    """Consecutive ranges of items whose costs add up to about `budget` (at least one item each)."""
+    start, total = 0, 0
+    for i, cost in enumerate(costs):
+        if i > start and total + cost > budget:
+            yield range(start, i)
+            start, total = i, 0
+        total += cost
+    if start < len(costs):
+        yield range(start, len(costs))

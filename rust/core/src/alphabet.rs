@@ -47,8 +47,9 @@ impl<'a> Alphabet<'a> {
         }
     }
 
-    pub fn token(&self, rank: u32) -> u32 {
-        self.vocab[rank as usize - 1]
+    /// The id of `rank`, or None for a rank outside 1..=V.
+    pub fn get(&self, rank: u32) -> Option<u32> {
+        (rank as usize).checked_sub(1).and_then(|i| self.vocab.get(i)).copied()
     }
 
     pub fn map_query(&self, query: &[u32]) -> Vec<u32> {
@@ -103,7 +104,8 @@ mod tests {
         assert_eq!(a.vocab(), &[0, 7, u32::MAX - 1, u32::MAX]);
         assert_eq!(tokens.iter().map(|&t| a.ranker()(t)).collect::<Vec<_>>(), vec![4, 2, 2, 3, 1]);
         assert_eq!(a.rank(8), ABSENT);
-        assert_eq!(a.token(4), u32::MAX);
+        assert_eq!(a.get(4), Some(u32::MAX));
+        assert_eq!(a.get(0), None);
     }
 
     #[test]

@@ -251,6 +251,25 @@ struct CorpusIndex {
     inner: CoreIndex,
 }
 
+impl CorpusIndex {
+    /// Runs a query, turning a panic into `IndexCorruptError`: opening checks the structure
+    /// every query relies on, but only a sample of the suffix array, so damage outside the
+    /// sample must still end as an error rather than a crash.
+    fn guarded<T>(&self, query: impl FnOnce() -> memscan_core::Result<T>) -> memscan_core::Result<T> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(query)).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            Err(Error::corrupt(
+                self.inner.dir(),
+                format!("a query failed on damaged index data ({what}); rebuild the index"),
+            ))
+        })
+    }
+}
+
 #[pymethods]
 impl CorpusIndex {
     #[staticmethod]
@@ -260,7 +279,7 @@ impl CorpusIndex {
     }
 
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.verify()).map_err(py_err)
+        py.detach(|| self.guarded(|| self.inner.verify())).map_err(py_err)
     }
 
     #[getter]
@@ -279,11 +298,12 @@ impl CorpusIndex {
     }
 
     fn document<'py>(&self, py: Python<'py>, doc: u64) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        Ok(self.inner.document(doc).map_err(py_err)?.into_pyarray(py))
+        Ok(self.guarded(|| self.inner.document(doc)).map_err(py_err)?.into_pyarray(py))
     }
 
     fn count(&self, ngram: Tokens<'_>) -> PyResult<u64> {
-        self.inner.count(slice(&ngram, "ngram")?).map_err(py_err)
+        let ngram = slice(&ngram, "ngram")?;
+        self.guarded(|| self.inner.count(ngram)).map_err(py_err)
     }
 
     #[pyo3(signature = (tokens, offsets, threads=None))]
@@ -295,12 +315,13 @@ impl CorpusIndex {
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
         let queries = ragged(&tokens, &offsets)?;
-        Ok(detached(py, threads, || self.inner.count_batch(queries))?.into_pyarray(py))
+        Ok(detached(py, threads, || self.guarded(|| self.inner.count_batch(queries)))?.into_pyarray(py))
     }
 
     /// (documents, offsets) of up to `limit` occurrences, sorted.
     fn locate<'py>(&self, py: Python<'py>, ngram: Tokens<'py>, limit: usize) -> ArrayPair<'py, u64, u64> {
-        let found = self.inner.locate(slice(&ngram, "ngram")?, limit).map_err(py_err)?;
+        let ngram = slice(&ngram, "ngram")?;
+        let found = self.guarded(|| self.inner.locate(ngram, limit)).map_err(py_err)?;
         let docs: Vec<u64> = found.iter().map(|o| o.doc).collect();
         let offsets: Vec<u64> = found.iter().map(|o| o.offset).collect();
         Ok((docs.into_pyarray(py), offsets.into_pyarray(py)))
@@ -316,7 +337,7 @@ impl CorpusIndex {
         threads: Option<usize>,
     ) -> PyResult<MatchingStatistics> {
         let queries = ragged(&tokens, &offsets)?;
-        let ms = detached(py, threads, || Ok(self.inner.matching_statistics(queries)))?;
+        let ms = detached(py, threads, || self.guarded(|| Ok(self.inner.matching_statistics(queries))))?;
         Ok(MatchingStatistics {
             lengths: ms.lengths.into_pyarray(py).unbind(),
             docs: ms.docs.into_pyarray(py).unbind(),
@@ -327,6 +348,9 @@ impl CorpusIndex {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Every panic reaches Python as an exception carrying its message (an index query's as
+    // IndexCorruptError), so the default hook's report on stderr would only repeat it.
+    std::panic::set_hook(Box::new(|_| {}));
     m.add("IndexCorruptError", m.py().get_type::<IndexCorruptError>())?;
     m.add_function(wrap_pyfunction!(pair_scores, m)?)?;
     m.add_function(wrap_pyfunction!(ngram_overlap, m)?)?;

@@ -84,6 +84,10 @@ impl CorpusIndex {
         self.header.verify_checksums(&self.dir)
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn header(&self) -> &Header {
         &self.header
     }
@@ -101,7 +105,9 @@ impl CorpusIndex {
         let shard = self.shards.iter().find(|s| s.holds_document(doc)).ok_or_else(|| {
             Error::invalid(format!("document {doc} is out of range (the index has {})", self.n_documents()))
         })?;
-        Ok(shard.document(doc))
+        shard.document(doc).ok_or_else(|| {
+            Error::corrupt(&self.dir, format!("document {doc} holds a token outside its shard's vocabulary"))
+        })
     }
 
     /// How many times `ngram` occurs (never across a document boundary).

@@ -7,8 +7,12 @@ use memmap2::Mmap;
 
 use super::format::ShardMeta;
 use super::Occurrence;
-use crate::alphabet::Alphabet;
+use crate::alphabet::{Alphabet, SEPARATOR};
 use crate::error::{Error, Result};
+
+/// Suffix-array entries checked on opening (evenly spaced), and tokens compared per pair.
+const SUFFIX_SAMPLE: usize = 4096;
+const SUFFIX_COMPARE: usize = 64;
 
 pub(crate) struct Shard {
     tokens: Mmap,
@@ -44,10 +48,45 @@ impl Shard {
             first_document: meta.first_document,
             n_documents: meta.n_documents,
         };
-        if shard.docs().last().copied() != Some(shard.tokens().len() as u64) {
-            return Err(Error::corrupt(dir, "document table does not end at the token stream's end"));
-        }
+        shard.check_structure().map_err(|msg| Error::corrupt(dir, msg))?;
         Ok(shard)
+    }
+
+    /// The checks that make every later query memory-safe and panic-free, cheap enough to
+    /// run on every opening (the checksums, which read every byte, are optional): the
+    /// document table starts at 0, increases, ends at the stream's end and every document
+    /// ends with a separator; the vocabulary is strictly increasing; and on an even sample
+    /// of the suffix array, entries point at a token inside the stream and adjacent
+    /// suffixes are in order.
+    fn check_structure(&self) -> std::result::Result<(), String> {
+        let (tokens, sa, docs, vocab) = (self.tokens(), self.sa(), self.docs(), self.alphabet());
+        if docs.first() != Some(&0) {
+            return Err("the document table does not start at 0".into());
+        }
+        if docs.last().copied() != Some(tokens.len() as u64) {
+            return Err("the document table does not end at the token stream's end".into());
+        }
+        if let Some(i) = docs.windows(2).position(|w| w[1] <= w[0] || tokens.get(w[1] as usize - 1) != Some(&SEPARATOR))
+        {
+            return Err(format!("document {i} has a broken extent in the document table"));
+        }
+        if vocab.vocab().windows(2).any(|w| w[1] <= w[0]) {
+            return Err("the vocabulary is not strictly increasing".into());
+        }
+        let step = (sa.len() / SUFFIX_SAMPLE).max(1);
+        for i in (0..sa.len()).step_by(step) {
+            let pos = sa[i] as usize;
+            if tokens.get(pos).is_none_or(|&r| r == SEPARATOR || r as usize > vocab.len()) {
+                return Err(format!("suffix array entry {i} does not point at a token"));
+            }
+            if let Some(&next) = sa.get(i + 1) {
+                let window = |p: usize| &tokens[p.min(tokens.len())..(p + SUFFIX_COMPARE).min(tokens.len())];
+                if window(pos) > window(next as usize) {
+                    return Err(format!("suffix array entries {i} and {} are out of order", i + 1));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn tokens(&self) -> &[u32] {
@@ -74,12 +113,12 @@ impl Shard {
         (self.first_document..self.first_document + self.n_documents).contains(&doc)
     }
 
-    /// Token ids of a document this shard holds.
-    pub fn document(&self, doc: u64) -> Vec<u32> {
+    /// Token ids of a document this shard holds (a rank outside the vocabulary: a damaged shard).
+    pub fn document(&self, doc: u64) -> Option<Vec<u32>> {
         let local = (doc - self.first_document) as usize;
         let (a, b) = (self.docs()[local] as usize, self.docs()[local + 1] as usize - 1);
         let alphabet = self.alphabet();
-        self.tokens()[a..b].iter().map(|&r| alphabet.token(r)).collect()
+        self.tokens()[a..b].iter().map(|&r| alphabet.get(r)).collect()
     }
 
     /// Common-prefix length of the suffix at `pos` and `pat`, the first `known` tokens being known equal.
