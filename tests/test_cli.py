@@ -165,3 +165,26 @@ def test_demo_runs_end_to_end(tmp_path):
     assert rows["verbatim:john-3-16"]["coverage"] == 1.0
     assert rows["new:new-unlearning"]["coverage"] == 0.0
     assert 0 < rows["quote-in-new-text"]["coverage"] < 1
+
+
+def test_an_interrupted_score_leaves_neither_file_nor_a_temporary(generations, tmp_path, monkeypatch):
+    """The Parquet table and its JSONL sidecar are committed together: an interruption while
+    the second is written leaves neither (and no temporary file), so the rerun is not refused."""
+    from memscan import io
+
+    def interrupted(_table):
+        def write(_tmp):
+            raise KeyboardInterrupt
+
+        return write
+
+    monkeypatch.setattr(io, "jsonl", interrupted)
+    out = tmp_path / "out" / "s.parquet"
+    out.parent.mkdir()
+    args = ["score", generations, "--references", generations, "-o", out, "--jsonl", "--n", 0]
+    result = memscan(*args)
+    assert result.returncode == 130 and "memscan: interrupted" in result.stderr
+    assert list(out.parent.iterdir()) == []
+    monkeypatch.undo()
+    assert memscan(*args).returncode == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["s.jsonl", "s.parquet"]

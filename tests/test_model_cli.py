@@ -195,3 +195,12 @@ def test_the_paper_preset_fills_what_the_command_line_leaves_unset(workspace, tm
     assert identity["fixed_interval"] == [0.15, 0.6]  # not given: the authors' value
     result = memscan("memorization", *sets(workspace), "-o", tmp_path / "m", "--n", 0, "--preset", "paper")
     assert json.loads((tmp_path / "m" / "summary.json").read_text())["interval"]["source"] == "fixed"
+
+
+def test_a_run_that_never_finished_an_epoch_does_not_block_a_corrected_rerun(workspace, tmp_path):
+    out = tmp_path / "u"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"identity": {"config": "other settings"}, "finished": False}))
+    result = memscan(*unlearn_args(workspace, out, "--max-epochs", 1))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["finished"]

@@ -8,15 +8,18 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
+# A bar appears only for work that lasts: a command that fails at once prints its error alone.
+SHOW_AFTER_S = 1.0
+
 
 @contextmanager
 def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], object]]]:
     """A factory of progress bars, `open(name, total) -> update`; every bar it opened
-    is closed when the block ends."""
+    is closed when the block ends. Use it for every progress bar."""
     bars: list[tqdm] = []
 
     def open_bar(name: str, total: int) -> Callable[[int], object]:
-        bar = tqdm(total=total, desc=name, unit=" seq", file=sys.stderr, leave=False)
+        bar = tqdm(total=total, desc=name, unit=" seq", file=sys.stderr, leave=False, delay=SHOW_AFTER_S)
         bars.append(bar)
         return bar.update
 

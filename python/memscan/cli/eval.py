@@ -36,15 +36,17 @@ def _task_names(values: tuple[str, ...]) -> list[str]:
 def eval_command(model, out, task_values, limit, seed, tokenizer, device, batch_size, overwrite):
     """Utility of MODEL: multiple choice by total and length-normalised NLL, LAMBADA, CoQA F1, perplexity."""
     from memscan.eval import EvalOptions, evaluate_tasks, resolve_tasks, utility_table, write_utility
-    from memscan.model.loading import load_model
+    from memscan.model.loading import check_model_spec, load_model
 
     names = _task_names(task_values)
     tasks, harness = resolve_tasks(names)
-    io.check_new(out, overwrite)
+    inputs = [model, tokenizer, *names]
+    io.check_new(out, overwrite, inputs)
+    check_model_spec(model)  # before the line below: an unknown model's error is the only line
     click.echo(f"loading {model}…", err=True)
     loaded = load_model(model, device, tokenizer)
     result = evaluate_tasks(loaded, tasks, EvalOptions(limit=limit, seed=seed, batch_size=batch_size), harness)
-    io.make_output_dir(out, overwrite)
+    io.make_output_dir(out, overwrite, inputs)
     write_utility(result, out)
     settings = {"model": model, "tasks": names, "limit": limit, "seed": seed}
     io.write_text(json.dumps(settings, indent=2), out / "run.json")

@@ -36,6 +36,8 @@ def scan_demo(out, threads, overwrite):
 @options.output("Sweep folder: created, or resumed when it holds this config's sweep.")
 def sweep(config, out):
     """Every (model, forget-set size, seed, method) cell of CONFIG (TOML); resumes where it stopped."""
+    from memscan import io
     from memscan.experiment.sweep import read_config, run_sweep
 
+    io.check_apart(out, [config])
     run_sweep(read_config(config), out)

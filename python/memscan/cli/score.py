@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from memscan import io
 from memscan.cli import options
@@ -14,7 +12,7 @@ from memscan.errors import UserError
 from memscan.progress import progress_bars
 from memscan.scan.index import CorpusIndex
 from memscan.scan.matches import scan_against_index, scan_pairs
-from memscan.scan.pipeline import records_of, tokenize
+from memscan.scan.pipeline import check_inputs, records_of, tokenize
 from memscan.scan.summary import index_summary, pairs_summary
 from memscan.scan.tokenizer import DEFAULT_TOKENIZER, load_tokenizer
 
@@ -46,6 +44,7 @@ def score(input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_f
     """Score the sequences in INPUT for verbatim and approximate memorization."""
     if (index_dir is None) == (references is None):
         raise UserError("give exactly one of --index DIR (free generations) or --references FILE (aligned pairs)")
+    check_inputs([input_path, *([references] if references else [])])
     out = out or Path(Path(input_path).name.split(".")[0] + ".scores.parquet")
     outputs = [out, out.with_suffix(".jsonl")] if jsonl else [out]
     if len(set(outputs)) < len(outputs):
@@ -83,8 +82,14 @@ def _read_sequences(path, tok, text_field, id_field):
     records = list(records_of([path], text_field, id_field))
     if not records:
         raise UserError(f"{path}: holds no sequences")
-    pairs = list(tokenize(tqdm(records, desc="tokenizing", unit=" seq", file=sys.stderr, leave=False), tok))
-    return [r.id for r, _ in pairs], [t for _, t in pairs]
+    ids, sequences = [], []
+    with progress_bars() as progress:
+        update = progress("tokenizing", len(records))
+        for record, tokens in tokenize(records, tok):
+            ids.append(record.id)
+            sequences.append(tokens)
+            update(1)
+    return ids, sequences
 
 
 def _align(ids, ref_ids, refs):

@@ -12,16 +12,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import re
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import torch
 
+from memscan import hub
 from memscan.cache import cache_dir
 from memscan.errors import UserError, first_line
 
@@ -143,9 +141,6 @@ def load_tokenizer(spec: str) -> Any:
         raise UserError(f"{where}: no tokenizer could be loaded ({first_line(e)})") from None
 
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
 def check_model_spec(spec: str, what: str = "model") -> None:
     """Refuse, in well under a second, a model (or tokenizer) that cannot be loaded: a
     built-in whose package is missing, a folder without a config, or a hub id while the
@@ -162,35 +157,14 @@ def check_model_spec(spec: str, what: str = "model") -> None:
             raise UserError(f"{spec}: not a {what} folder (written by {hint})")
         return
     choices = f"a built-in name ({', '.join(BUILTIN_MODELS)}), " if what == "model" else ""
-    if not HUB_ID.match(spec):
+    if not hub.HUB_ID.match(spec):
         raise UserError(f"{what} {spec!r} is not {choices}an existing folder, or a hub id")
-    if _in_hub_cache(spec) or _hub_reachable():
+    if hub.available(spec, ("config.json", "tokenizer_config.json", "tokenizer.json")):
         return
     raise UserError(
         f"{what} {spec!r} is not {choices}an existing folder, and the model hub cannot be reached (offline): "
         "download it where you are online and pass its folder"
     )
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    return any(
-        isinstance(try_to_load_from_cache(repo_id, name), str) for name in ("config.json", "tokenizer_config.json")
-    )
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
 
 
 def check_tokenizer_matches(loaded: LoadedModel) -> None:

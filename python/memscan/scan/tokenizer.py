@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from memscan import hub
 from memscan.errors import UserError
 
 BUILTIN = {"smollm2-135m": "smollm2-135m-tokenizer.json.gz"}
@@ -65,10 +66,13 @@ def load_tokenizer(name: str = DEFAULT_TOKENIZER) -> LoadedTokenizer:
             return LoadedTokenizer(str(Path(name).resolve()), Tokenizer.from_file(str(path)))
         except Exception as e:  # tokenizers raises a bare Exception on malformed files
             raise UserError(f"{path}: not a tokenizers JSON file ({e})") from None
+    unavailable = UserError(
+        f"tokenizer {name!r} is not built in ({', '.join(BUILTIN)}), not a local tokenizer.json, "
+        "and could not be fetched from the model hub (offline?): pass a path to a local tokenizer.json"
+    )
+    if not (hub.HUB_ID.match(name) and hub.available(name, ("tokenizer.json",))):
+        raise unavailable
     try:
         return LoadedTokenizer(name, Tokenizer.from_pretrained(name))
     except Exception:
-        raise UserError(
-            f"tokenizer {name!r} is not built in ({', '.join(BUILTIN)}), not a local tokenizer.json, "
-            "and could not be fetched from the hub (offline?): pass a path to a local tokenizer.json"
-        ) from None
+        raise unavailable from None

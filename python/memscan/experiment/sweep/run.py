@@ -10,6 +10,7 @@ one (group, method): its forgetting quality, MIAU, utility and timings.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -28,9 +29,9 @@ from memscan.errors import UserError
 from memscan.eval import EvalOptions, Task, UtilityResult, evaluate_tasks, resolve_tasks
 from memscan.experiment.evaluate import EvaluationSettings, ModelEvaluation, evaluate_model, neighbourhood_of
 from memscan.experiment.implant import ImplantedPassages, implant_passages
-from memscan.experiment.sets import PassageSizes
+from memscan.experiment.sets import PassageSizes, check_passages
 from memscan.experiment.sweep.config import NONE, SweepConfig
-from memscan.model.loading import LoadedModel, load_model
+from memscan.model.loading import LoadedModel, check_model_spec, load_model, load_tokenizer
 from memscan.model.weights import cpu_copy, load_weights
 from memscan.unlearn import Targets, UnlearnConfig, Unlearning, UnlearnState
 
@@ -40,6 +41,19 @@ SETTINGS_FILE = "sweep.json"
 def cell_path(out: Path, model: str, size: int, seed: int, method: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_")
     return out / "cells" / slug / f"forget{size}" / f"seed{seed}" / f"{method}.json"
+
+
+def check_models(config: SweepConfig) -> None:
+    """Every model loadable and its tokenizer able to fill the largest forget set, before
+    any model is loaded or the sweep folder made (loads the tokenizers alone)."""
+    for model in config.models:
+        check_model_spec(model)
+    for model in config.models:
+        check_passages(functools.partial(_encode, load_tokenizer(model)), _sizes(config, max(config.forget_sizes)))
+
+
+def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    return tokenizer(texts, add_special_tokens=False).input_ids
 
 
 def open_sweep(config: SweepConfig, out: Path) -> None:
@@ -122,6 +136,7 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
     from memscan.experiment.sweep.report import commit_of_code, write_report
 
     tasks, harness = resolve_tasks(list(config.tasks))
+    check_models(config)
     commit = commit_of_code()  # before the sweep writes into a folder that may lie in the checkout
     open_sweep(config, out)
     cells = config.cells()
