@@ -34,7 +34,8 @@ def base(workspace, tmp_path_factory):
     )
     assert memscan("index", "build", root / "gen.jsonl", "-o", root / "idx").returncode == 0
     (root / "empty.jsonl").write_text("")
-    (root / "table.csv").write_text("text\nhello\n")
+    (root / "table.xlsx").write_text("not a format memscan reads")
+    (root / "nofield.csv").write_text("doc_id,corpus,body\n1,pile,hello\n")
     (root / "malformed.jsonl").write_text('{"text": "a"}\n{"text": \n')
     (root / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
     (root / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
@@ -85,7 +86,8 @@ CATALOGUE = {
     "missing-option-value": (["score", "{in}/gen.jsonl", "--k"], "requires an argument"),
     # index build: inputs
     "build-missing-input": (["index", "build", "{in}/nope.jsonl", "-o", OUT], "no such file"),
-    "build-unknown-format": (["index", "build", "{in}/table.csv", "-o", OUT], "unknown input format"),
+    "build-unknown-format": (["index", "build", "{in}/table.xlsx", "-o", OUT], "unknown input format"),
+    "build-csv-without-field": (["index", "build", "{in}/nofield.csv", "-o", OUT], "needs a string field 'text'"),
     "build-malformed-json": (["index", "build", "{in}/malformed.jsonl", "-o", OUT], "malformed JSON"),
     "build-deep-json": (["index", "build", "{in}/deep.jsonl", "-o", OUT], "nested too deeply"),
     "build-not-utf8": (["index", "build", "{in}/latin1.txt", "-o", OUT], "not UTF-8"),
@@ -125,7 +127,7 @@ CATALOGUE = {
         "could not be fetched",
     ),
     "build-tokenizer-not-json": (
-        ["index", "build", "{in}/gen.jsonl", "-o", OUT, "--tokenizer", "{in}/table.csv"],
+        ["index", "build", "{in}/gen.jsonl", "-o", OUT, "--tokenizer", "{in}/table.xlsx"],
         "tokenizers JSON",
     ),
     # index info

@@ -49,8 +49,26 @@ def test_token_records(tmp_path):
 
 
 def test_unknown_format_and_plain_folder(tmp_path):
-    (tmp_path / "x.csv").write_text("a,b\n")
+    (tmp_path / "x.xlsx").write_text("a,b\n")
     with pytest.raises(UserError, match="unknown input format"):
-        list(read_records(tmp_path / "x.csv"))
+        list(read_records(tmp_path / "x.xlsx"))
     with pytest.raises(UserError, match="save_to_disk"):
         list(read_records(tmp_path))
+
+
+def test_the_papers_csv_format_is_read_with_its_fields(tmp_path):
+    """The authors' forget sets: doc_id,corpus,text with quoted multi-line texts (CRLF kept)."""
+    path = tmp_path / "lm_extraction_2_0.csv"
+    path.write_bytes(b'doc_id,corpus,text\r\n1670,github,"line one\r\nline, two"\r\n7,pile-cc,"say ""hi"""\r\n')
+    records = list(read_records(path, id_field="doc_id"))
+    assert [r.id for r in records] == ["1670", "7"]
+    assert [r.text for r in records] == ["line one\r\nline, two", 'say "hi"']
+    assert records[0].fields["corpus"] == "github"
+    assert [r.id for r in read_records(path)] == ["lm_extraction_2_0.csv:1", "lm_extraction_2_0.csv:2"]
+
+
+def test_a_csv_without_the_text_field_names_it(tmp_path):
+    path = tmp_path / "x.tsv"
+    path.write_text("doc_id\tbody\n1\thello\n")
+    with pytest.raises(UserError, match="needs a string field 'text'"):
+        list(read_records(path))

@@ -7,6 +7,7 @@ at a time, so a corpus larger than memory can be indexed.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import zlib
@@ -23,6 +24,8 @@ from memscan.errors import UserError, first_line
 
 TEXT_SUFFIXES = {".txt", ".md", ".text"}
 JSONL_SUFFIXES = {".jsonl", ".json", ".ndjson"}
+CSV_SUFFIXES = {".csv", ".tsv"}  # with a header row, e.g. the papers' forget sets: doc_id,corpus,text
+csv.field_size_limit(2**31 - 1)  # a document is one field, however long
 
 
 @dataclass
@@ -53,20 +56,24 @@ def read_records(
     kind = suffixes[-1] if suffixes else ""
     if kind in JSONL_SUFFIXES:
         yield from _read_jsonl(path, text_field, id_field)
+    elif kind in CSV_SUFFIXES:
+        yield from _read_csv(path, text_field, id_field, delimiter="\t" if kind == ".tsv" else ",")
     elif kind == ".parquet":
         yield from _read_parquet(path, text_field, id_field)
     elif kind in TEXT_SUFFIXES or not kind:
         yield from _read_text(path, split_lines)
     else:
-        raise UserError(f"{path}: unknown input format {kind!r} (use .jsonl, .txt, .parquet or a datasets folder)")
+        raise UserError(
+            f"{path}: unknown input format {kind!r} (use .jsonl, .csv, .txt, .parquet or a datasets folder)"
+        )
 
 
 @contextmanager
-def _text_lines(path: Path) -> Iterator[TextIO]:
+def _text_lines(path: Path, newline: str | None = None) -> Iterator[TextIO]:
     """The file as text (gzip too), its decoding failures as one UserError naming it."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
+        with opener(path, "rt", encoding="utf-8", newline=newline) as f:
             yield f
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
@@ -107,6 +114,16 @@ def jsonl_objects(path: Path) -> Iterator[tuple[str, int, dict]]:
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
     for where, number, raw in jsonl_objects(path):
         yield _record(raw, where, str(path), f"{path.name}:{number}", text_field, id_field)
+
+
+def _read_csv(path: Path, text_field: str, id_field: str, delimiter: str) -> Iterator[Record]:
+    with _text_lines(path, newline="") as f:
+        rows = csv.DictReader(f, delimiter=delimiter)
+        try:
+            for number, raw in enumerate(rows, 1):
+                yield _record(raw, f"{path} row {number}", str(path), f"{path.name}:{number}", text_field, id_field)
+        except csv.Error as e:
+            raise UserError(f"{path} line {rows.line_num}: malformed CSV ({e})") from None
 
 
 def _read_text(path: Path, split_lines: bool) -> Iterator[Record]:
