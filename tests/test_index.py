@@ -126,7 +126,7 @@ def test_altered_file_fails_its_checksum(small_index):
 
 
 def test_damaged_structure_is_refused_even_unverified(small_index):
-    tokens = small_index / "shard-00000" / "tokens.u32"
+    tokens = small_index / "shard-00000" / "tokens.u16"
     data = bytearray(tokens.read_bytes())
     data[0] ^= 0xFF  # a rank outside the vocabulary, where a sampled suffix starts
     tokens.write_bytes(bytes(data))
@@ -149,6 +149,33 @@ def test_other_format_version_is_refused(small_index):
     header.write_text(json.dumps(data))
     with pytest.raises(IndexCorruptError, match="version 99"):
         CorpusIndex.open(small_index)
+
+
+def test_a_version_1_index_is_refused_with_a_rebuild_hint(small_index):
+    """Version 1 (4-byte tokens, a header-wide token_width) predates per-shard widths."""
+    header = small_index / "memscan-index.json"
+    data = json.loads(header.read_text())
+    data["format_version"], data["token_width"] = 1, 4
+    for shard in data["shards"]:
+        del shard["token_width"]
+    header.write_text(json.dumps(data))
+    with pytest.raises(IndexCorruptError, match="version 1 is not supported.*rebuild the index"):
+        CorpusIndex.open(small_index)
+
+
+def test_tokens_take_two_bytes_where_the_alphabet_fits_and_four_otherwise(tmp_path):
+    rng = np.random.default_rng(3)
+    narrow_docs = [[7, 3, 7, 2**31], [3, 2**31, 7]]
+    wide_docs = [(np.arange(70_000) * 3).tolist(), rng.integers(0, 5, 300).tolist(), [9, 3, 6]]
+    narrow, wide = build(narrow_docs, tmp_path / "narrow"), build(wide_docs, tmp_path / "wide")
+    assert (tmp_path / "narrow" / "shard-00000" / "tokens.u16").exists()
+    assert [s["token_width"] for s in wide.header["shards"]] == [4]
+    for index, docs in ((narrow, narrow_docs), (wide, wide_docs)):
+        for q in ([7, 2**31], [3], [9, 3, 6], [0, 3], [3, 6, 9], [4, 4], [2, 2, 2]):
+            assert index.count(q) == len(ref.occurrences(docs, q)), q
+            assert index.locate(q, limit=10_000) == ref.occurrences(docs, q), q
+        assert [index.document(i).tolist() for i in range(len(docs))] == docs
+    assert narrow.size_bytes < wide.size_bytes
 
 
 def test_tokenizer_mismatch_and_out_of_range_ids(tmp_path):

@@ -17,7 +17,7 @@ from memscan.errors import IndexCorruptError, UserError
 from memscan.scan.index import CorpusIndex
 
 CASES = 300
-SHARD_FILES = ["tokens.u32", "sa.u32", "docs.u64", "vocab.u32"]
+SHARD_FILES = ["tokens.u16", "sa.u32", "docs.u64", "vocab.u32"]  # a small vocabulary: 2-byte tokens
 
 
 @pytest.fixture(scope="module")
@@ -117,9 +117,9 @@ def test_a_query_on_an_unsampled_bad_entry_is_an_index_error_not_a_panic(tmp_pat
     cannot see without reading every token) is an IndexCorruptError from the query."""
     path = tmp_path / "i"
     CorpusIndex.build([np.array([5, 6, 7], np.uint32)], path)
-    tokens = path / "shard-00000" / "tokens.u32"
+    tokens = path / "shard-00000" / "tokens.u16"
     data = bytearray(tokens.read_bytes())
-    data[4:8] = (9).to_bytes(4, "little")  # rank 9 of a 3-token vocabulary
+    data[2:4] = (9).to_bytes(2, "little")  # rank 9 of a 3-token vocabulary
     tokens.write_bytes(bytes(data))
     _recompute_checksums(path)
     with pytest.raises(IndexCorruptError):

@@ -11,8 +11,7 @@ use memscan_core::index::{CorpusIndex, FileSum, Header, IndexWriter, HEADER_FILE
 use memscan_core::ragged::offsets_from_lengths;
 use memscan_core::Ragged;
 
-const CASES: u64 = 3000;
-const FILES: [&str; 4] = ["tokens.u32", "sa.u32", "docs.u64", "vocab.u32"];
+const FILES: [&str; 4] = ["tokens", "sa.u32", "docs.u64", "vocab.u32"];
 
 /// xorshift64*: a seeded stream of numbers without a dependency.
 struct Rng(u64);
@@ -29,8 +28,9 @@ impl Rng {
     }
 }
 
-fn corpus(rng: &mut Rng) -> Vec<Vec<u32>> {
-    (0..40).map(|_| (0..1 + rng.below(30)).map(|_| rng.below(12) as u32 * 1000).collect()).collect()
+/// 40 documents over `distinct` ids (more than 65 535: shards store 4-byte tokens, else 2).
+fn corpus(rng: &mut Rng, distinct: usize, length: usize) -> Vec<Vec<u32>> {
+    (0..40).map(|_| (0..1 + rng.below(length)).map(|_| rng.below(distinct) as u32 * 1000).collect()).collect()
 }
 
 fn build(dir: &Path, docs: &[Vec<u32>]) {
@@ -48,10 +48,20 @@ fn build(dir: &Path, docs: &[Vec<u32>]) {
 fn corrupt(dir: &Path, rng: &mut Rng) -> String {
     let header: Header = serde_json::from_str(&fs::read_to_string(dir.join(HEADER_FILE)).unwrap()).unwrap();
     let shard = &header.shards[rng.below(header.shards.len())];
-    let rel = format!("{}/{}", shard.dir, FILES[rng.below(FILES.len())]);
+    let file = match FILES[rng.below(FILES.len())] {
+        "tokens" => shard.tokens_file(),
+        other => other,
+    };
+    let rel = format!("{}/{file}", shard.dir);
     let path = dir.join(&rel);
     let mut bytes = fs::read(&path).unwrap();
-    let width = if rel.ends_with("u64") { 8 } else { 4 };
+    let width = if rel.ends_with("u64") {
+        8
+    } else if rel.ends_with("u16") {
+        2
+    } else {
+        4
+    };
     let words = bytes.len() / width;
     let mut what = rel.clone();
     for _ in 0..1 + rng.below(4) {
@@ -84,25 +94,39 @@ fn query_everything(index: &CorpusIndex, docs: &[Vec<u32>]) {
         let _ = index.count(&d[..d.len().min(3)]);
         let _ = index.locate(&d[..d.len().min(2)], 50);
     }
-    let queries: Vec<u32> = docs.iter().take(8).flatten().copied().collect();
+    let queries: Vec<u32> = docs.iter().take(8).flat_map(|d| d.iter().take(200)).copied().collect();
     let _ = index.matching_statistics(Ragged::new(&queries, &[0, queries.len() as u64]).unwrap());
 }
 
 #[test]
-fn corrupted_indexes_never_panic() {
-    let tmp = tempfile::tempdir().unwrap();
+fn corrupted_narrow_indexes_never_panic() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
-    let docs = corpus(&mut rng);
+    let docs = corpus(&mut rng, 12, 30);
+    corrupt_and_query(&docs, 2500, &mut rng, 2);
+}
+
+#[test]
+fn corrupted_wide_indexes_never_panic() {
+    let mut rng = Rng(0x5eed_1234_abcd_0002);
+    let docs = corpus(&mut rng, 1_000_000, 20_000);
+    corrupt_and_query(&docs, 200, &mut rng, 4);
+}
+
+fn corrupt_and_query(docs: &[Vec<u32>], cases: u64, rng: &mut Rng, width: u32) {
+    let tmp = tempfile::tempdir().unwrap();
     let pristine = tmp.path().join("pristine");
-    build(&pristine, &docs);
+    build(&pristine, docs);
+    let header: Header = serde_json::from_str(&fs::read_to_string(pristine.join(HEADER_FILE)).unwrap()).unwrap();
+    let sizes: Vec<_> = header.shards.iter().map(|s| (s.n_tokens, s.vocab_size, s.token_width)).collect();
+    assert!(header.shards.iter().any(|s| s.token_width == width), "no {width}-byte shard: {sizes:?}");
     let (mut refused, mut opened) = (0, 0);
-    for case in 0..CASES {
+    for case in 0..cases {
         let dir = tmp.path().join(format!("case-{case}"));
         copy_dir(&pristine, &dir);
-        let what = corrupt(&dir, &mut rng);
+        let what = corrupt(&dir, rng);
         let outcome = catch_unwind(AssertUnwindSafe(|| match CorpusIndex::open(&dir, false) {
             Ok(index) => {
-                query_everything(&index, &docs);
+                query_everything(&index, docs);
                 true
             }
             Err(_) => false,
@@ -114,8 +138,8 @@ fn corrupted_indexes_never_panic() {
         }
         fs::remove_dir_all(&dir).unwrap();
     }
-    eprintln!("{CASES} corruptions: {refused} refused on opening, {opened} opened and queried without a panic");
-    assert!(refused > CASES / 4, "the structural checks refused only {refused} of {CASES}");
+    eprintln!("{cases} corruptions of {width}-byte shards: {refused} refused on opening, {opened} opened and queried without a panic");
+    assert!(refused > cases / 4, "the structural checks refused only {refused} of {cases}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

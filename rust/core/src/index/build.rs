@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use libsais::suffix_array::AlphabetSize;
 use libsais::{SuffixArrayConstruction, ThreadCount};
 
-use super::format::{FileSum, Header, ShardMeta, FORMAT_VERSION, MAGIC, TOKEN_WIDTH};
+use super::format::{FileSum, Header, ShardMeta, FORMAT_VERSION, MAGIC};
 use crate::alphabet::{Alphabet, SEPARATOR};
 use crate::error::{Error, Result};
 use crate::ragged::Ragged;
@@ -64,15 +64,24 @@ impl IndexWriter {
         let dir = self.work_dir.join(&name);
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let built = build_shard(docs, threads)?;
+        let vocab_size = built.vocab.len() as u64;
         let meta = ShardMeta {
             dir: name.clone(),
             first_document: self.n_documents(),
             n_documents: docs.len() as u64,
             n_tokens: docs.tokens().len() as u64,
-            vocab_size: built.vocab.len() as u64,
+            vocab_size,
+            token_width: ShardMeta::width_for(vocab_size),
+        };
+        let narrow: Vec<u16>;
+        let stream: &[u8] = if meta.token_width == 2 {
+            narrow = built.stream.iter().map(|&r| r as u16).collect();
+            bytemuck::cast_slice(&narrow)
+        } else {
+            bytemuck::cast_slice(&built.stream)
         };
         for (file, bytes) in [
-            ("tokens.u32", bytemuck::cast_slice::<i32, u8>(&built.stream)),
+            (meta.tokens_file(), stream),
             ("sa.u32", bytemuck::cast_slice(&built.suffix_array)),
             ("docs.u64", bytemuck::cast_slice(&built.starts)),
             ("vocab.u32", bytemuck::cast_slice(&built.vocab)),
@@ -105,7 +114,6 @@ impl IndexWriter {
         let header = Header {
             magic: MAGIC.to_string(),
             format_version: FORMAT_VERSION,
-            token_width: TOKEN_WIDTH,
             byte_order: "little".to_string(),
             n_documents: self.n_documents(),
             n_tokens: self.shards.iter().map(|s| s.n_tokens).sum(),

@@ -10,16 +10,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub const MAGIC: &str = "memscan-index";
-pub const FORMAT_VERSION: u32 = 1;
-/// Bytes per stored token id.
-pub const TOKEN_WIDTH: u32 = 4;
+/// Version 2 stores each shard's tokens in 2 bytes where its alphabet fits (version 1: always 4).
+pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER_FILE: &str = "memscan-index.json";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Header {
     pub magic: String,
     pub format_version: u32,
-    pub token_width: u32,
     pub byte_order: String,
     pub n_documents: u64,
     pub n_tokens: u64,
@@ -37,6 +35,28 @@ pub struct ShardMeta {
     pub n_documents: u64,
     pub n_tokens: u64,
     pub vocab_size: u64,
+    /// Bytes per stored token rank: 2 when the ranks 0..=vocab_size fit in u16, else 4.
+    pub token_width: u32,
+}
+
+impl ShardMeta {
+    /// The token width a shard of `vocab_size` distinct ids is stored with.
+    pub fn width_for(vocab_size: u64) -> u32 {
+        if vocab_size <= u16::MAX as u64 {
+            2
+        } else {
+            4
+        }
+    }
+
+    /// The file holding the shard's token stream.
+    pub fn tokens_file(&self) -> &'static str {
+        if self.token_width == 2 {
+            "tokens.u16"
+        } else {
+            "tokens.u32"
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -60,21 +80,28 @@ impl Header {
         let path = dir.join(HEADER_FILE);
         let text = fs::read_to_string(&path)
             .map_err(|_| Error::corrupt(dir, format!("not a memscan index (no readable {HEADER_FILE})")))?;
-        let header: Header =
-            serde_json::from_str(&text).map_err(|e| Error::corrupt(&path, format!("unreadable index header: {e}")))?;
-        if header.magic != MAGIC {
-            return Err(Error::corrupt(&path, format!("not a memscan index header (magic {:?})", header.magic)));
+        let unreadable = |e: serde_json::Error| Error::corrupt(&path, format!("unreadable index header: {e}"));
+        // Magic and version first, so an index of another version gets that message, not a field error.
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(unreadable)?;
+        if value.get("magic").and_then(|m| m.as_str()) != Some(MAGIC) {
+            return Err(Error::corrupt(&path, "not a memscan index header (no memscan-index magic)"));
         }
-        if header.format_version != FORMAT_VERSION {
-            return Err(Error::corrupt(
-                &path,
-                format!(
-                    "index format version {} is not supported (this memscan reads version {FORMAT_VERSION}); rebuild the index",
-                    header.format_version
-                ),
-            ));
+        match value.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == FORMAT_VERSION as u64 => {}
+            other => {
+                return Err(Error::corrupt(
+                    &path,
+                    format!(
+                        "index format version {} is not supported (this memscan reads version {FORMAT_VERSION}); rebuild the index",
+                        other.map_or("?".to_string(), |v| v.to_string())
+                    ),
+                ))
+            }
         }
-        if header.token_width != TOKEN_WIDTH || header.byte_order != "little" {
+        let header: Header = serde_json::from_value(value).map_err(unreadable)?;
+        if header.byte_order != "little"
+            || header.shards.iter().any(|s| s.token_width != ShardMeta::width_for(s.vocab_size))
+        {
             return Err(Error::corrupt(&path, "unsupported token width or byte order"));
         }
         if cfg!(target_endian = "big") {
@@ -96,7 +123,7 @@ impl Header {
             tokens += shard.n_tokens;
             let stream = shard.n_tokens + shard.n_documents;
             for (name, bytes) in [
-                ("tokens.u32", stream * 4),
+                (shard.tokens_file(), stream * shard.token_width as u64),
                 ("sa.u32", shard.n_tokens * 4),
                 ("docs.u64", (shard.n_documents + 1) * 8),
                 ("vocab.u32", shard.vocab_size * 4),

@@ -1,20 +1,21 @@
 //! Suffix-array index over a corpus of token documents.
 //!
-//! # On-disk format (version 1)
+//! # On-disk format (version 2)
 //!
 //! A directory holding `memscan-index.json` (the [`Header`]: magic, format version,
-//! token width, byte order, counts, the caller's metadata such as the tokenizer
-//! identity, and the size and XXH3-64 checksum of every other file) and one folder
-//! per shard with four little-endian arrays:
+//! byte order, counts, each shard's token width, the caller's metadata such as the
+//! tokenizer identity, and the size and XXH3-64 checksum of every other file) and one
+//! folder per shard with four little-endian arrays:
 //!
 //! | file | type | entries | holds |
 //! |---|---|---|---|
-//! | `tokens.u32` | u32 | tokens + documents | every token as its rank in the shard's vocabulary (1..=V), a 0 after each document |
+//! | `tokens.u16` / `tokens.u32` | u16 / u32 | tokens + documents | every token as its rank in the shard's vocabulary (1..=V), a 0 after each document; u16 when V <= 65 535 |
 //! | `sa.u32` | u32 | tokens | the suffix array, restricted to suffixes that start on a token |
-//! | `docs.u64` | u64 | documents + 1 | where each document starts in `tokens.u32`; the last entry is its length |
+//! | `docs.u64` | u64 | documents + 1 | where each document starts in the token stream; the last entry is its length |
 //! | `vocab.u32` | u32 | V | the shard's distinct token ids, sorted |
 //!
-//! That is 8 bytes per token, plus 12 bytes per document and 4 per distinct id.
+//! That is 6 bytes per token (8 in a shard of more than 65 535 distinct ids), plus
+//! 10 or 12 bytes per document and 4 per distinct id.
 //! A shard holds fewer than 2^31 tokens-plus-documents; larger corpora are
 //! written as several shards and every query fans out over them and merges.
 
@@ -23,7 +24,7 @@ mod format;
 mod shard;
 
 pub use build::IndexWriter;
-pub use format::{FileSum, Header, ShardMeta, FORMAT_VERSION, HEADER_FILE, MAGIC, TOKEN_WIDTH};
+pub use format::{FileSum, Header, ShardMeta, FORMAT_VERSION, HEADER_FILE, MAGIC};
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +32,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::ragged::Ragged;
-use shard::Shard;
+use shard::AnyShard;
 
 /// Where an n-gram occurs: document number (over the whole index) and token offset in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,7 +63,7 @@ pub struct Span {
 pub struct CorpusIndex {
     dir: PathBuf,
     header: Header,
-    shards: Vec<Shard>,
+    shards: Vec<AnyShard>,
 }
 
 impl CorpusIndex {
@@ -75,7 +76,7 @@ impl CorpusIndex {
             header.verify_checksums(dir)?;
         }
         let shards =
-            header.shards.iter().map(|meta| Shard::open(&dir.join(&meta.dir), meta)).collect::<Result<Vec<_>>>()?;
+            header.shards.iter().map(|meta| AnyShard::open(&dir.join(&meta.dir), meta)).collect::<Result<Vec<_>>>()?;
         Ok(Self { dir: dir.to_path_buf(), header, shards })
     }
 

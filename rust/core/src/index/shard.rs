@@ -14,7 +14,13 @@ use crate::error::{Error, Result};
 const SUFFIX_SAMPLE: usize = 4096;
 const SUFFIX_COMPARE: usize = 64;
 
-pub(crate) struct Shard {
+/// A stored token rank: u16 in shards whose alphabet fits, u32 otherwise.
+pub(crate) trait Rank: bytemuck::Pod + Into<u32> + Send + Sync {}
+impl Rank for u16 {}
+impl Rank for u32 {}
+
+pub(crate) struct Shard<T: Rank> {
+    rank: std::marker::PhantomData<T>,
     tokens: Mmap,
     sa: Mmap,
     docs: Mmap,
@@ -38,10 +44,11 @@ fn map_file(path: &Path) -> Result<Mmap> {
     Ok(map)
 }
 
-impl Shard {
+impl<T: Rank> Shard<T> {
     pub fn open(dir: &Path, meta: &ShardMeta) -> Result<Self> {
         let shard = Self {
-            tokens: map_file(&dir.join("tokens.u32"))?,
+            rank: std::marker::PhantomData,
+            tokens: map_file(&dir.join(meta.tokens_file()))?,
             sa: map_file(&dir.join("sa.u32"))?,
             docs: map_file(&dir.join("docs.u64"))?,
             vocab: map_file(&dir.join("vocab.u32"))?,
@@ -66,7 +73,9 @@ impl Shard {
         if docs.last().copied() != Some(tokens.len() as u64) {
             return Err("the document table does not end at the token stream's end".into());
         }
-        if let Some(i) = docs.windows(2).position(|w| w[1] <= w[0] || tokens.get(w[1] as usize - 1) != Some(&SEPARATOR))
+        if let Some(i) = docs
+            .windows(2)
+            .position(|w| w[1] <= w[0] || tokens.get(w[1] as usize - 1).map(|&r| r.into()) != Some(SEPARATOR))
         {
             return Err(format!("document {i} has a broken extent in the document table"));
         }
@@ -76,12 +85,14 @@ impl Shard {
         let step = (sa.len() / SUFFIX_SAMPLE).max(1);
         for i in (0..sa.len()).step_by(step) {
             let pos = sa[i] as usize;
-            if tokens.get(pos).is_none_or(|&r| r == SEPARATOR || r as usize > vocab.len()) {
+            if tokens.get(pos).map(|&r| r.into()).is_none_or(|r: u32| r == SEPARATOR || r as usize > vocab.len()) {
                 return Err(format!("suffix array entry {i} does not point at a token"));
             }
             if let Some(&next) = sa.get(i + 1) {
-                let window = |p: usize| &tokens[p.min(tokens.len())..(p + SUFFIX_COMPARE).min(tokens.len())];
-                if window(pos) > window(next as usize) {
+                let window = |p: usize| {
+                    tokens[p.min(tokens.len())..(p + SUFFIX_COMPARE).min(tokens.len())].iter().map(|&r| r.into())
+                };
+                if window(pos).cmp(window(next as usize)) == std::cmp::Ordering::Greater {
                     return Err(format!("suffix array entries {i} and {} are out of order", i + 1));
                 }
             }
@@ -89,7 +100,7 @@ impl Shard {
         Ok(())
     }
 
-    fn tokens(&self) -> &[u32] {
+    fn tokens(&self) -> &[T] {
         bytemuck::cast_slice(&self.tokens)
     }
 
@@ -118,7 +129,7 @@ impl Shard {
         let local = (doc - self.first_document) as usize;
         let (a, b) = (self.docs()[local] as usize, self.docs()[local + 1] as usize - 1);
         let alphabet = self.alphabet();
-        self.tokens()[a..b].iter().map(|&r| alphabet.get(r)).collect()
+        self.tokens()[a..b].iter().map(|&r| alphabet.get(r.into())).collect()
     }
 
     /// Common-prefix length of the suffix at `pos` and `pat`, the first `known` tokens being known equal.
@@ -127,7 +138,7 @@ impl Shard {
     fn lcp_at(&self, pos: usize, pat: &[u32], known: usize) -> usize {
         let text = self.tokens();
         let mut l = known;
-        while l < pat.len() && text.get(pos + l) == Some(&pat[l]) {
+        while l < pat.len() && text.get(pos + l).map(|&r| r.into()) == Some(pat[l]) {
             l += 1;
         }
         l
@@ -144,7 +155,8 @@ impl Shard {
             let mid = lo + (hi - lo) / 2;
             let pos = sa[mid] as usize;
             let l = self.lcp_at(pos, pat, lcp_below.min(lcp_above));
-            let before = if l == pat.len() { prefix_is_before } else { text.get(pos + l).is_none_or(|&t| t < pat[l]) };
+            let before =
+                if l == pat.len() { prefix_is_before } else { text.get(pos + l).is_none_or(|&t| t.into() < pat[l]) };
             if before {
                 lo = mid + 1;
                 lcp_below = l;
@@ -189,5 +201,54 @@ impl Shard {
         let docs = self.docs();
         let local = docs.partition_point(|&start| start <= pos as u64) - 1;
         Occurrence { doc: self.first_document + local as u64, offset: pos as u64 - docs[local] }
+    }
+}
+
+/// A shard of either token width; a query dispatches once per call, not per token.
+pub(crate) enum AnyShard {
+    Narrow(Shard<u16>),
+    Wide(Shard<u32>),
+}
+
+macro_rules! on_shard {
+    ($shard:expr, $s:ident => $body:expr) => {
+        match $shard {
+            AnyShard::Narrow($s) => $body,
+            AnyShard::Wide($s) => $body,
+        }
+    };
+}
+
+impl AnyShard {
+    pub fn open(dir: &Path, meta: &ShardMeta) -> Result<Self> {
+        Ok(if meta.token_width == 2 {
+            Self::Narrow(Shard::open(dir, meta)?)
+        } else {
+            Self::Wide(Shard::open(dir, meta)?)
+        })
+    }
+
+    pub fn map_query(&self, query: &[u32]) -> Vec<u32> {
+        on_shard!(self, s => s.map_query(query))
+    }
+
+    pub fn holds_document(&self, doc: u64) -> bool {
+        on_shard!(self, s => s.holds_document(doc))
+    }
+
+    pub fn document(&self, doc: u64) -> Option<Vec<u32>> {
+        on_shard!(self, s => s.document(doc))
+    }
+
+    pub fn count(&self, pat: &[u32]) -> u64 {
+        on_shard!(self, s => s.count(pat))
+    }
+
+    pub fn locate(&self, pat: &[u32], limit: usize) -> Vec<Occurrence> {
+        on_shard!(self, s => s.locate(pat, limit))
+    }
+
+    pub fn longest_match(&self, pat: &[u32]) -> (u32, u64) {
+        on_shard!(self, s => s.longest_match(pat))
     }
 }
