@@ -14,7 +14,7 @@ def next_token_loop(loaded, seq):
     """For t = 1..T-1: (argmax of p(. | x_<t+1) == x_t, gap between the two top logits)."""
     hits, gaps = [], []
     for t in range(1, len(seq)):
-        ids = torch.as_tensor([loaded.context + [int(v) for v in seq[:t]]])
+        ids = torch.as_tensor([loaded.context + [int(v) for v in seq[:t]]], device=loaded.device)
         logits = loaded.model(input_ids=ids).logits[0, -1].float()
         top = torch.topk(logits, 2).values
         hits.append(int(logits.argmax()) == int(seq[t]))
@@ -30,10 +30,10 @@ def generate_one(loaded, prompt, n_new):
     row = loaded.context + (
         [int(v) for v in prompt] if len(prompt) else ([] if loaded.context else [loaded.start_token])
     )
-    ids = torch.as_tensor([row])
+    ids = torch.as_tensor([row], device=loaded.device)
     config = GenerationConfig(max_new_tokens=n_new, do_sample=False, eos_token_id=None, pad_token_id=0)
     out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
-    return out[0, len(row) :].numpy()
+    return out[0, len(row) :].cpu().numpy()
 
 
 def el_loop(loaded, seq, n):
