@@ -313,6 +313,18 @@ CATALOGUE = {
     # eval
     "eval-unknown-task": (["eval", "{in}/tiny", "--tasks", "frobnicate", "-o", OUT], "frobnicate"),
     "eval-limit-zero": (["eval", "{in}/tiny", "--limit", 0, "-o", OUT], "--limit"),
+    "eval-paper-task-missing-file": (
+        ["eval", "{in}/tiny", "--tasks", "pubmedqa={in}/nope.csv", "-o", OUT],
+        "no such file",
+    ),
+    "eval-paper-task-wrong-file": (
+        ["eval", "{in}/tiny", "--tasks", "pubmedqa={in}/nofield.csv", "-o", OUT],
+        "the authors' format",
+    ),
+    "eval-unknown-paper-task": (
+        ["eval", "{in}/tiny", "--tasks", "mmlu={in}/nofield.csv", "-o", OUT],
+        "unknown paper task",
+    ),
     "eval-unknown-model": (["eval", "no-such-org/no-such-model", "--tasks", "piqa", "-o", OUT], "cannot be reached"),
     "eval-output-is-model": (
         ["eval", "{in}/tiny", "--tasks", "piqa", "-o", "{in}/tiny", "--overwrite"],

@@ -125,7 +125,7 @@ def test_builtin_tasks_read_offline():
 def test_unknown_and_unavailable_tasks_say_so():
     with pytest.raises(UserError, match="unknown task 'helaswag'"):
         load_task("helaswag")
-    with pytest.raises(UserError, match="not available offline"):
+    with pytest.raises(UserError, match="not built in: give its file"):
         load_task("mathqa")
 
 

@@ -25,7 +25,8 @@ def _task_names(values: tuple[str, ...]) -> list[str]:
     multiple=True,
     default=[",".join(PAPER_SUITE)],
     show_default=True,
-    help="Comma-separated: built-in names, JSONL task files, or lm-eval:<task>.",
+    help="Comma-separated: built-in names, JSONL task files, the papers' files as NAME=PATH "
+    "(pubmedqa, lambada, the dialogue sets, pile, wikitext, dm_mathematics), or lm-eval:<task>.",
 )
 @click.option("--limit", type=options.count(1), default=None, help="Items per task, drawn with --seed [default: all].")
 @options.seed

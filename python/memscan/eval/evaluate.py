@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from memscan.errors import UserError
 from memscan.eval.lm_eval_adapter import check_available, is_lm_eval_task, run_lm_eval
+from memscan.eval.paper_tasks import load_paper_task
 from memscan.eval.scorers import PRIMARY_METRIC, SCORERS, EvalOptions, work
 from memscan.eval.statistics import subsample
 from memscan.eval.tasks import Task, load_task
@@ -61,4 +62,5 @@ def resolve_tasks(names: Sequence[str]) -> tuple[list[Task], list[str]]:
     if len(set(names)) != len(names):
         raise UserError(f"a task is named twice in {', '.join(names)}")
     check_available(list(names))
-    return [load_task(n) for n in names if not is_lm_eval_task(n)], [n for n in names if is_lm_eval_task(n)]
+    tasks = [load_paper_task(n) if "=" in n else load_task(n) for n in names if not is_lm_eval_task(n)]
+    return tasks, [n for n in names if is_lm_eval_task(n)]

@@ -126,11 +126,10 @@ def _score_completions(loaded, items: list[CompletionItem], options: EvalOptions
 
 
 def _score_answers(loaded, items: list[AnswerItem], options: EvalOptions, bar):
-    limit = _max_length(loaded) - options.max_answer_tokens
-    prompts = [ids[-limit:] or [loaded.start_token] for ids in loaded.encode([i.context.rstrip(" ") for i in items])]
-    generated = greedy(
-        loaded, prompts, [options.max_answer_tokens] * len(items), options.generation_batch_size, progress=bar.update
-    )
+    lengths = [item.max_new_tokens or options.max_answer_tokens for item in items]
+    encoded = loaded.encode([i.context.rstrip(" ") for i in items])
+    prompts = [ids[-(_max_length(loaded) - n) :] or [loaded.start_token] for ids, n in zip(encoded, lengths)]
+    generated = greedy(loaded, prompts, lengths, options.generation_batch_size, progress=bar.update)
     answers = [
         loaded.tokenizer.decode(g.tolist(), skip_special_tokens=True).strip().split("\n")[0].strip() for g in generated
     ]

