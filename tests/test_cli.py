@@ -188,3 +188,19 @@ def test_an_interrupted_score_leaves_neither_file_nor_a_temporary(generations, t
     monkeypatch.undo()
     assert memscan(*args).returncode == 0
     assert sorted(p.name for p in out.parent.iterdir()) == ["s.jsonl", "s.parquet"]
+
+
+def test_max_tokens_cuts_every_document_and_sequence(generations, tmp_path):
+    """--max-tokens: the first N tokens of each record (the papers' T = 200), for indexes and scores."""
+    from memscan.scan.index import CorpusIndex
+
+    result = memscan("index", "build", generations, "-o", tmp_path / "idx", "--max-tokens", 5)
+    assert result.returncode == 0, result.stderr
+    index = CorpusIndex.open(tmp_path / "idx")
+    assert [index.document(i).size for i in range(index.n_documents)] == [5, 5]
+    out = tmp_path / "s.parquet"
+    result = memscan("score", generations, "--index", tmp_path / "idx", "-o", out, "--max-tokens", 7, "--k", 5)
+    assert result.returncode == 0, result.stderr
+    table = pq.read_table(out)
+    assert table.column("n_tokens").to_pylist() == [7, 7]
+    assert table.column("longest_match").to_pylist()[0] == 5

@@ -30,9 +30,12 @@ def index():
 @click.option(
     "--shard-tokens", type=options.count(1), default=None, help="Tokens per shard (default 2^30; bounds memory)."
 )
+@options.max_tokens
 @options.threads
 @options.overwrite
-def index_build(inputs, out, tokenizer, text_field, id_field, split_lines, shard_tokens, threads, overwrite):
+def index_build(
+    inputs, out, tokenizer, text_field, id_field, split_lines, shard_tokens, max_tokens, threads, overwrite
+):
     """Index INPUTS (JSONL, text, Parquet, datasets folders; `kjv` for the built-in corpus) into OUTPUT."""
     io.check_new(out, overwrite, inputs=inputs)
     check_inputs(inputs)
@@ -48,6 +51,7 @@ def index_build(inputs, out, tokenizer, text_field, id_field, split_lines, shard
             shard_tokens=shard_tokens,
             threads=threads,
             overwrite=overwrite,
+            max_tokens=max_tokens,
             progress=lambda docs, tokens: bar.update(tokens),
         )
     click.echo(

@@ -107,9 +107,7 @@ def model_inputs(command):
         ),
         options.tokenizer(None, "Tokenizer folder or hub id [default: the model's]."),
         options.device,
-        click.option(
-            "--max-tokens", type=options.count(2), default=None, help="Cut every sequence to this many tokens."
-        ),
+        options.max_tokens,
         options.text_field,
         options.id_field,
     ]

@@ -148,6 +148,12 @@ fixed_interval = click.option(
     callback=_ordered_interval,
     help="Fix the acceptable interval instead of the unseen 2.5%/97.5% quantiles.",
 )
+max_tokens = click.option(
+    "--max-tokens",
+    type=click.IntRange(2, LARGEST_COUNT),
+    default=None,
+    help="Cut every sequence to its first N tokens.",
+)
 preset = click.option(
     "--preset",
     type=click.Choice(list(PRESETS)),

@@ -38,9 +38,12 @@ from memscan.scan.tokenizer import DEFAULT_TOKENIZER, load_tokenizer
 @options.tokenizer(None, "Tokenizer [default: the index's, else smollm2-135m].")
 @options.text_field
 @options.id_field
+@options.max_tokens
 @options.threads
 @options.overwrite
-def score(input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_field, id_field, threads, overwrite):
+def score(
+    input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_field, id_field, max_tokens, threads, overwrite
+):
     """Score the sequences in INPUT for verbatim and approximate memorization."""
     if (index_dir is None) == (references is None):
         raise UserError("give exactly one of --index DIR (free generations) or --references FILE (aligned pairs)")
@@ -58,15 +61,15 @@ def score(input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_f
         idx = CorpusIndex.open(index_dir)
         tok = load_tokenizer(tokenizer or (idx.tokenizer or {}).get("name") or DEFAULT_TOKENIZER)
         idx.check_tokenizer(tok.identity())
-        ids, seqs = _read_sequences(input_path, tok, text_field, id_field)
+        ids, seqs = _read_sequences(input_path, tok, text_field, id_field, max_tokens)
         click.echo(f"scanning {len(seqs)} sequences against {idx.n_tokens} indexed tokens…", err=True)
         with progress_bars() as progress:
             table = scan_against_index(idx, ids, seqs, k=k, threads=threads, progress=progress("scanning", len(seqs)))
         summary = index_summary(table, k)
     else:
         tok = load_tokenizer(tokenizer or DEFAULT_TOKENIZER)
-        ids, gens = _read_sequences(input_path, tok, text_field, id_field)
-        ref_ids, refs = _read_sequences(references, tok, text_field, id_field)
+        ids, gens = _read_sequences(input_path, tok, text_field, id_field, max_tokens)
+        ref_ids, refs = _read_sequences(references, tok, text_field, id_field, max_tokens)
         with progress_bars() as progress:
             table = scan_pairs(
                 ids, gens, _align(ids, ref_ids, refs), n=n, threads=threads, progress=progress("scoring", len(ids))
@@ -78,14 +81,14 @@ def score(input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_f
     click.echo(f"\nwrote {' and '.join(map(str, outputs))}")
 
 
-def _read_sequences(path, tok, text_field, id_field):
+def _read_sequences(path, tok, text_field, id_field, max_tokens):
     records = list(records_of([path], text_field, id_field))
     if not records:
         raise UserError(f"{path}: holds no sequences")
     ids, sequences = [], []
     with progress_bars() as progress:
         update = progress("tokenizing", len(records))
-        for record, tokens in tokenize(records, tok):
+        for record, tokens in tokenize(records, tok, max_tokens=max_tokens):
             ids.append(record.id)
             sequences.append(tokens)
             update(1)

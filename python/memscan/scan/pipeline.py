@@ -37,16 +37,21 @@ def check_inputs(inputs: Iterable[str]) -> None:
 
 
 def tokenize(
-    records: Iterable[Record], tokenizer: LoadedTokenizer, batch: int = TOKENIZE_BATCH
+    records: Iterable[Record],
+    tokenizer: LoadedTokenizer,
+    batch: int = TOKENIZE_BATCH,
+    max_tokens: int | None = None,
 ) -> Iterator[tuple[Record, np.ndarray]]:
-    """(record, token ids) for every record, texts encoded in parallel batches."""
+    """(record, token ids) for every record, texts encoded in parallel batches; each cut
+    to its first `max_tokens` tokens when given (the papers' T = 200)."""
     pending: list[Record] = []
 
     def flush():
         texts = [r.text for r in pending if r.text is not None]
         encoded = iter(tokenizer.encode(texts))
         for r in pending:
-            yield r, next(encoded) if r.text is not None else _checked_ids(r, tokenizer)
+            tokens = next(encoded) if r.text is not None else _checked_ids(r, tokenizer)
+            yield r, tokens[:max_tokens] if max_tokens else tokens
         pending.clear()
 
     for record in records:
@@ -73,12 +78,15 @@ def build_index(
     shard_tokens: int | None = None,
     threads: int | None = None,
     overwrite: bool = False,
+    max_tokens: int | None = None,
     progress=None,
 ) -> CorpusIndex:
-    """Tokenize every input and index it. `progress(n_docs, n_tokens)` is told of each shard."""
+    """Tokenize every input (each document cut to `max_tokens` when given) and index it.
+    `progress(n_docs, n_tokens)` is told of each shard."""
+    records = records_of(inputs, text_field, id_field, split_lines)
     docs = (
         Document(tokens, record.source, record.id)
-        for record, tokens in tokenize(records_of(inputs, text_field, id_field, split_lines), tokenizer)
+        for record, tokens in tokenize(records, tokenizer, max_tokens=max_tokens)
     )
     options = {"shard_tokens": shard_tokens} if shard_tokens else {}
     index = CorpusIndex.build(
