@@ -204,3 +204,25 @@ def test_max_tokens_cuts_every_document_and_sequence(generations, tmp_path):
     table = pq.read_table(out)
     assert table.column("n_tokens").to_pylist() == [7, 7]
     assert table.column("longest_match").to_pylist()[0] == 5
+
+
+def test_an_eof_error_anywhere_is_one_line_not_an_interrupt():
+    """click turns EOFError into Abort (it would print `memscan: interrupted`)."""
+    import click
+    from click.testing import CliRunner
+
+    from memscan.cli.options import Memscan
+
+    @click.group(cls=Memscan)
+    def group():
+        pass
+
+    @group.command()
+    def reads():
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+
+    result = CliRunner().invoke(group, ["reads"])
+    assert result.exit_code == 2
+    assert [line for line in result.stderr.splitlines() if line] == [
+        "memscan: error: an input ended early (Compressed file ended before the end-of-stream marker was reached)"
+    ]

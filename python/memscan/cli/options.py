@@ -14,7 +14,7 @@ from typing import NoReturn
 import click
 from click.core import ParameterSource
 
-from memscan.errors import IndexCorruptError, UserError
+from memscan.errors import IndexCorruptError, UserError, first_line
 from memscan.unlearn.config import PRESETS
 
 
@@ -34,7 +34,9 @@ class Memscan(click.Group):
                 sys.exit(2)
             except click.ClickException as e:
                 _fail(_usage_message(e))
-            except (click.exceptions.Abort, KeyboardInterrupt):
+            except (click.exceptions.Abort, KeyboardInterrupt) as e:
+                if isinstance(e.__cause__, EOFError):  # click turns EOFError into Abort too
+                    _fail(f"an input ended early ({first_line(e.__cause__)})")
                 click.echo("memscan: interrupted", err=True)
                 sys.exit(130)
         sys.exit(result if isinstance(result, int) else 0)
