@@ -4,6 +4,7 @@ one-line error at once instead of a minute of retries."""
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
 from urllib.parse import urlparse
@@ -22,8 +23,10 @@ def _cached(repo_id: str, files: tuple[str, ...]) -> bool:
     return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in files)
 
 
+@functools.cache
 def reachable(timeout: float = 3.0) -> bool:
-    """False when HF_HUB_OFFLINE is set or one connection attempt to the hub fails."""
+    """False when HF_HUB_OFFLINE is set or one connection attempt to the hub fails; asked
+    once per process (a command checks a name, then loads it: one probe serves both)."""
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:

@@ -14,13 +14,13 @@ builds them (GeorgeOctavian/selective_unlearning, `llmu/utils/dataset_utils.py`)
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from memscan.errors import UserError
 from memscan.eval.tasks import AnswerItem, ChoiceItem, CompletionItem, Item, Task, TextItem
+from memscan.scan.readers import csv_rows
 
 DIALOGUE_REPLY_TOKENS = 32  # the authors' generation length for the dialogue sets
 DIALOGUE_SETS = ("wizard_of_wikipedia", "empathetic_dialogues", "blended_skill_talk", "wizard_of_internet")
@@ -28,24 +28,16 @@ PUBMEDQA_CHOICES = ("yes", "maybe", "no")
 
 
 def _rows(path: Path, needed: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    """The file's rows that have every `needed` column filled (the authors drop the others)."""
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    csv.field_size_limit(2**31 - 1)
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in needed if c not in (reader.fieldnames or [])]
-            if missing:
-                raise UserError(
-                    f"{path}: the authors' format has the columns {', '.join(needed)}; this file lacks {', '.join(missing)}"
-                )
-            for number, row in enumerate(reader, 1):
-                if all(row.get(c) for c in needed):  # the authors drop rows with a missing field
-                    yield number, row
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    except csv.Error as e:
-        raise UserError(f"{path}: malformed CSV ({e})") from None
+    for number, row in csv_rows(path):
+        if number == 1 and (missing := [c for c in needed if c not in row]):
+            raise UserError(
+                f"{path}: the authors' format has the columns {', '.join(needed)}; this file lacks {', '.join(missing)}"
+            )
+        if all(row.get(c) for c in needed):
+            yield number, row
 
 
 def pubmedqa(path: Path) -> list[Item]:

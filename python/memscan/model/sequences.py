@@ -40,13 +40,6 @@ def encode_set(
     return ids, sequences
 
 
-def read_sequences(
-    path: str | Path, loaded: LoadedModel, max_tokens: int | None = None, text_field: str = "text", id_field: str = "id"
-) -> tuple[list[str], list[np.ndarray]]:
-    """`encode_set` of `read_set`."""
-    return encode_set(read_set(path, text_field, id_field), loaded, max_tokens)
-
-
 def check_disjoint_records(forget: Sequence[Record], unseen: Sequence[Record]) -> None:
     """Refuse unseen records whose text (or token list) is also in the forget set."""
 

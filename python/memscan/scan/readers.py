@@ -116,14 +116,20 @@ def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
         yield _record(raw, where, str(path), f"{path.name}:{number}", text_field, id_field)
 
 
-def _read_csv(path: Path, text_field: str, id_field: str, delimiter: str) -> Iterator[Record]:
+def csv_rows(path: Path, delimiter: str = ",") -> Iterator[tuple[int, dict]]:
+    """(row number, row by column name) per data row of a CSV/TSV file with a header row
+    (gzip too); a malformed file is a UserError naming the line."""
     with _text_lines(path, newline="") as f:
         rows = csv.DictReader(f, delimiter=delimiter)
         try:
-            for number, raw in enumerate(rows, 1):
-                yield _record(raw, f"{path} row {number}", str(path), f"{path.name}:{number}", text_field, id_field)
+            yield from enumerate(rows, 1)
         except csv.Error as e:
             raise UserError(f"{path} line {rows.line_num}: malformed CSV ({e})") from None
+
+
+def _read_csv(path: Path, text_field: str, id_field: str, delimiter: str) -> Iterator[Record]:
+    for number, raw in csv_rows(path, delimiter):
+        yield _record(raw, f"{path} row {number}", str(path), f"{path.name}:{number}", text_field, id_field)
 
 
 def _read_text(path: Path, split_lines: bool) -> Iterator[Record]:
