@@ -48,6 +48,10 @@ def test_queries_equal_brute_force(docs, queries, k, shard_tokens):
             assert got == [
                 (i, s, n) for i, q in enumerate(queries) for s, n in ref.spans(ref.matching_lengths(docs_, q), k)
             ]
+            assert index.document_lengths().tolist() == [len(d) for d in docs_]
+            places = [(d, s) for d, doc in enumerate(docs_) for s in range(len(doc) - k + 1)]
+            rows = index.windows(np.array([d for d, _ in places]), np.array([s for _, s in places]), k)
+            assert rows.tolist() == [docs_[d][s : s + k] for d, s in places]
 
 
 def test_no_match_crosses_a_document_boundary(tmp_path):
@@ -62,6 +66,14 @@ def test_count_batch_and_document_roundtrip(tmp_path):
     assert index.count_batch([[5, 6], [2**32 - 1], [8]]).tolist() == [2, 1, 0]
     assert [index.document(d).tolist() for d in range(3)] == docs
     assert index.documents().num_rows == 3
+
+
+def test_windows_outside_a_document_are_refused(tmp_path):
+    index = build([[1, 2, 3], [4]], tmp_path / "i")
+    with pytest.raises(UserError, match="not all inside document 1"):
+        index.windows(np.array([1]), np.array([0]), 2)
+    with pytest.raises(UserError, match="out of range"):
+        index.windows(np.array([2]), np.array([0]), 1)
 
 
 def test_limit_bounds_locate(tmp_path):

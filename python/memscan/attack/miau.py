@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import torch
 
 from memscan.model.forward import pad_id, padded, teacher_forced
@@ -168,6 +169,34 @@ class Neighbourhood:
             f"resampled from {sampler.name}, never the original token"
         )
         return cls(list(ids), member, candidates, neighbours, generator, options.batch_size)
+
+    def to_table(self) -> pa.Table:
+        """The neighbourhood as a table (one row per candidate), to score later models with."""
+        table = pa.table(
+            {
+                "id": pa.array(self.ids, pa.string()),
+                "member": pa.array(self.member),
+                "candidate": pa.array([c.tolist() for c in self.candidates], pa.list_(pa.uint32())),
+                "neighbours": pa.array(
+                    [[n.tolist() for n in ns] for ns in self.neighbours], pa.list_(pa.list_(pa.uint32()))
+                ),
+            }
+        )
+        return table.replace_schema_metadata({b"generator": self.generator.encode()})
+
+    @classmethod
+    def from_table(cls, table: pa.Table, batch_size: int = 8) -> Neighbourhood:
+        def arrays(rows):
+            return [np.asarray(r, np.uint32) for r in rows]
+
+        return cls(
+            table.column("id").to_pylist(),
+            table.column("member").to_numpy(zero_copy_only=False),
+            arrays(table.column("candidate").to_pylist()),
+            [arrays(ns) for ns in table.column("neighbours").to_pylist()],
+            (table.schema.metadata or {}).get(b"generator", b"").decode(),
+            batch_size,
+        )
 
     def scores(self, loaded: LoadedModel, progress=None) -> np.ndarray:
         """|LL(x) - mean LL(neighbours of x)| of every candidate under `loaded`; `progress`

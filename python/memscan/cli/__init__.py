@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from memscan.cli import audit, experiment, index, model, options, score
 from memscan.cli import eval as eval_commands
-from memscan.cli import experiment, index, model, options, score
 
 
 @click.group(cls=options.Memscan, context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,5 +24,6 @@ for command in (
     experiment.demo,
     experiment.scan_demo,
     experiment.sweep,
+    audit.audit,
 ):
     main.add_command(command)

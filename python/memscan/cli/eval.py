@@ -12,10 +12,6 @@ from memscan.eval.tasks import PAPER_SUITE
 from memscan.model.loading import DEFAULT_MODEL
 
 
-def _task_names(values: tuple[str, ...]) -> list[str]:
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
-
-
 @click.command("eval")
 @click.argument("model", default=DEFAULT_MODEL)
 @options.output("Folder to create for utility.parquet/.csv/.md and the per-item tables.")
@@ -39,7 +35,7 @@ def eval_command(model, out, task_values, limit, seed, tokenizer, device, batch_
     from memscan.eval import EvalOptions, evaluate_tasks, resolve_tasks, utility_table, write_utility
     from memscan.model.loading import check_model_spec, load_model
 
-    names = _task_names(task_values)
+    names = options.comma_separated(task_values)
     tasks, harness = resolve_tasks(names)
     inputs = [model, tokenizer, *names]
     io.check_new(out, overwrite, inputs)

@@ -100,6 +100,11 @@ def count(minimum: int) -> click.IntRange:
     return click.IntRange(min=minimum, max=LARGEST_COUNT)
 
 
+def comma_separated(values: tuple[str, ...]) -> list[str]:
+    """The names of a repeatable option whose values may each hold several, comma-separated."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
 def output(help_text: str, default: Path | None = None, required: bool = True):
     """-o/--output: the file or folder a command creates."""
     return click.option(

@@ -10,7 +10,7 @@ memorized sequence most prefixes come for free.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -58,7 +58,9 @@ def _prefilled(loaded: LoadedModel, kvs: list[KV], lengths: list[int], width: in
     return cache
 
 
-@torch.no_grad()
+Choose = Callable[[torch.Tensor], torch.Tensor]  # next-token logits [rows, vocab] -> token per row
+
+
 def greedy(
     loaded: LoadedModel,
     prompts: Sequence[TokenSequence],
@@ -74,6 +76,39 @@ def greedy(
     caches[i], when given, is the KV cache of a sequence that prompts[i] begins (see
     `sequence_caches`): the prompt is then not prefilled again.
     """
+    return _generate(loaded, prompts, n_new, batch_size, progress, caches, lambda logits: logits.argmax(-1))
+
+
+def sampled(
+    loaded: LoadedModel,
+    prompts: Sequence[TokenSequence],
+    n_new: Sequence[int],
+    temperature: float,
+    seed: int,
+    batch_size: int = 32,
+    progress=None,
+) -> list[np.ndarray]:
+    """Like `greedy`, but each token drawn from the softmax of the logits / temperature,
+    from a generator seeded once (the same call draws the same tokens)."""
+    generator = torch.Generator(device=loaded.device).manual_seed(seed)
+
+    def draw(logits: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+    return _generate(loaded, prompts, n_new, batch_size, progress, None, draw)
+
+
+@torch.no_grad()
+def _generate(
+    loaded: LoadedModel,
+    prompts: Sequence[TokenSequence],
+    n_new: Sequence[int],
+    batch_size: int,
+    progress,
+    caches: Sequence[KV] | None,
+    choose: Choose,
+) -> list[np.ndarray]:
     context, pad = loaded.context, pad_id(loaded)
     rows = [context + ([int(t) for t in p] if len(p) else ([] if context else [loaded.start_token])) for p in prompts]
     # longest generations first, and prompts of similar length together
@@ -87,7 +122,7 @@ def greedy(
         if caches is not None and width > 1 and all(len(prompts[i]) or context for i in batch):
             cache = _prefilled(loaded, [caches[i] for i in batch], [len(rows[i]) for i in batch], width)
         with loaded.autocast():
-            generated = _decode(loaded.model, ids, mask, cache, [n_new[i] for i in batch])
+            generated = _decode(loaded.model, ids, mask, cache, [n_new[i] for i in batch], choose)
         for i, tokens in zip(batch, generated):
             out[i] = tokens
         if progress:
@@ -95,8 +130,10 @@ def greedy(
     return cast(list[np.ndarray], out)  # every index was filled
 
 
-def _decode(model, ids: torch.Tensor, mask: torch.Tensor, cache, lengths: list[int]) -> list[np.ndarray]:
-    """Greedy decoding of left-padded prompts, each row leaving the batch as soon as it
+def _decode(
+    model, ids: torch.Tensor, mask: torch.Tensor, cache, lengths: list[int], choose: Choose
+) -> list[np.ndarray]:
+    """Decoding of left-padded prompts, each row leaving the batch as soon as it
     has its lengths[j] tokens (so a batch costs what its rows need, not its longest)."""
     cached = cache.get_seq_length() if cache is not None else 0
     feed, positions = ids[:, cached:], (mask.cumsum(-1) - 1).clamp_min(0)[:, cached:]
@@ -107,7 +144,7 @@ def _decode(model, ids: torch.Tensor, mask: torch.Tensor, cache, lengths: list[i
         result = model(
             input_ids=feed, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
         )
-        cache, chosen = result.cache, result.logits[:, -1].argmax(-1)
+        cache, chosen = result.cache, choose(result.logits[:, -1])
         steps.append((alive, chosen.cpu()))
         remaining = remaining - 1
         keep = torch.nonzero(remaining > 0)[:, 0]

@@ -152,6 +152,16 @@ class CorpusIndex:
     def document(self, doc: int) -> np.ndarray:
         return core_call(self._core.document, doc)
 
+    def document_lengths(self) -> np.ndarray:
+        """The token count of every document (uint64), in document order."""
+        return core_call(self._core.document_lengths)
+
+    def windows(self, docs: np.ndarray, starts: np.ndarray, length: int, threads: int | None = None) -> np.ndarray:
+        """Tokens starts[i]..starts[i] + length of document docs[i], one row each ([len(docs), length])."""
+        docs, starts = np.ascontiguousarray(docs, np.uint64), np.ascontiguousarray(starts, np.uint64)
+        flat = core_call(self._core.windows, docs, starts, length, threads)
+        return flat.reshape(len(docs), length)
+
     def check_tokenizer(self, identity: dict) -> None:
         """Refuse queries tokenized with another tokenizer than the index's."""
         mine = self.tokenizer

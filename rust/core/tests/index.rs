@@ -37,6 +37,11 @@ fn sharded_queries_match_brute_force() {
     assert_eq!(ms.lengths, vec![3, 4, 3, 2, 1]);
     assert_eq!(ms.docs[0], 1);
     assert_eq!(index.document(1).unwrap(), vec![u32::MAX, 1, 2]);
+    assert_eq!(index.document_lengths(), vec![5, 3, 2, 1]);
+    assert_eq!(index.windows(&[0, 1, 2], &[3, 0, 0], 2).unwrap(), vec![1, 2, u32::MAX, 1, 2, 3]);
+    assert!(index.windows(&[3], &[0], 2).is_err());
+    assert!(index.windows(&[0], &[u64::MAX], 2).is_err());
+    assert!(index.windows(&[4], &[0], 1).is_err());
 }
 
 #[test]

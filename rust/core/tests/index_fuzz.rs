@@ -89,7 +89,9 @@ fn corrupt(dir: &Path, rng: &mut Rng) -> String {
 fn query_everything(index: &CorpusIndex, docs: &[Vec<u32>]) {
     for doc in 0..index.n_documents() + 1 {
         let _ = index.document(doc);
+        let _ = index.windows(&[doc], &[1], 2);
     }
+    let _ = index.document_lengths();
     for d in docs.iter().take(10) {
         let _ = index.count(&d[..d.len().min(3)]);
         let _ = index.locate(&d[..d.len().min(2)], 50);

@@ -301,6 +301,24 @@ impl CorpusIndex {
         Ok(self.guarded(|| self.inner.document(doc)).map_err(py_err)?.into_pyarray(py))
     }
 
+    fn document_lengths<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        self.inner.document_lengths().into_pyarray(py)
+    }
+
+    /// Tokens `starts[i]..starts[i] + length` of document `docs[i]`, flat.
+    #[pyo3(signature = (docs, starts, length, threads=None))]
+    fn windows<'py>(
+        &self,
+        py: Python<'py>,
+        docs: PyReadonlyArray1<'py, u64>,
+        starts: PyReadonlyArray1<'py, u64>,
+        length: u64,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let (docs, starts) = (slice(&docs, "docs")?, slice(&starts, "starts")?);
+        Ok(detached(py, threads, || self.guarded(|| self.inner.windows(docs, starts, length)))?.into_pyarray(py))
+    }
+
     fn count(&self, ngram: Tokens<'_>) -> PyResult<u64> {
         let ngram = slice(&ngram, "ngram")?;
         self.guarded(|| self.inner.count(ngram)).map_err(py_err)

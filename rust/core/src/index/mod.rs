@@ -111,6 +111,36 @@ impl CorpusIndex {
         })
     }
 
+    /// The token count of every document, in document order.
+    pub fn document_lengths(&self) -> Vec<u64> {
+        self.shards.iter().flat_map(|s| s.document_lengths()).collect()
+    }
+
+    /// Tokens `starts[i]..starts[i] + length` of document `docs[i]` for every i, flat
+    /// (`length` tokens each): prompts and their true continuations, read without
+    /// materialising any document. A window that leaves its document is an error.
+    pub fn windows(&self, docs: &[u64], starts: &[u64], length: u64) -> Result<Vec<u32>> {
+        if docs.len() != starts.len() {
+            return Err(Error::invalid("docs and starts must have the same length"));
+        }
+        let windows = docs
+            .par_iter()
+            .zip(starts)
+            .map(|(&doc, &start)| {
+                let shard = self.shards.iter().find(|s| s.holds_document(doc)).ok_or_else(|| {
+                    Error::invalid(format!("document {doc} is out of range (the index has {})", self.n_documents()))
+                })?;
+                shard.window(doc, start, length).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "tokens {start}..{} are not all inside document {doc}",
+                        start.saturating_add(length)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(windows.concat())
+    }
+
     /// How many times `ngram` occurs (never across a document boundary).
     pub fn count(&self, ngram: &[u32]) -> Result<u64> {
         check_ngram(ngram)?;

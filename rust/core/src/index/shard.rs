@@ -132,6 +132,24 @@ impl<T: Rank> Shard<T> {
         self.tokens()[a..b].iter().map(|&r| alphabet.get(r.into())).collect()
     }
 
+    /// Token count of every document this shard holds, in order.
+    pub fn document_lengths(&self) -> impl Iterator<Item = u64> + '_ {
+        self.docs().windows(2).map(|w| w[1] - w[0] - 1)
+    }
+
+    /// Token ids `start..start + length` of a document this shard holds (None when the
+    /// window leaves the document or meets a rank outside the vocabulary).
+    pub fn window(&self, doc: u64, start: u64, length: u64) -> Option<Vec<u32>> {
+        let local = (doc - self.first_document) as usize;
+        let (a, b) = (self.docs()[local], self.docs()[local + 1] - 1);
+        let end = start.checked_add(length)?;
+        if end > b - a {
+            return None;
+        }
+        let alphabet = self.alphabet();
+        self.tokens()[(a + start) as usize..(a + end) as usize].iter().map(|&r| alphabet.get(r.into())).collect()
+    }
+
     /// Common-prefix length of the suffix at `pos` and `pat`, the first `known` tokens being known equal.
     /// Stops at a document's separator, since a mapped pattern never contains 0.
     #[inline]
@@ -238,6 +256,14 @@ impl AnyShard {
 
     pub fn document(&self, doc: u64) -> Option<Vec<u32>> {
         on_shard!(self, s => s.document(doc))
+    }
+
+    pub fn document_lengths(&self) -> Vec<u64> {
+        on_shard!(self, s => s.document_lengths().collect())
+    }
+
+    pub fn window(&self, doc: u64, start: u64, length: u64) -> Option<Vec<u32>> {
+        on_shard!(self, s => s.window(doc, start, length))
     }
 
     pub fn count(&self, pat: &[u32]) -> u64 {

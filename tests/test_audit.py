@@ -1,0 +1,195 @@
+"""`memscan audit` end to end on a tiny model that memorized known documents of a small
+corpus: the audit must find exactly those, forget them and show it; bad input fails
+in one line before any model time."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from helpers import fails_cleanly, memscan
+
+MEMORIZED = {f"f{i}" for i in range(6)}  # the workspace's model recites these (to different degrees)
+
+
+@pytest.fixture(scope="module")
+def corpus_index(workspace, tmp_path_factory):
+    """Every workspace sequence (6 memorized, 24 not) as a corpus document, indexed with the model's tokenizer."""
+    out = tmp_path_factory.mktemp("audit") / "idx"
+    built = memscan(
+        "index",
+        "build",
+        workspace / "forget.jsonl",
+        workspace / "unseen.jsonl",
+        "-o",
+        out,
+        "--tokenizer",
+        workspace / "tiny" / "tokenizer.json",
+    )
+    assert built.returncode == 0, built.stderr
+    return out
+
+
+def audit_args(workspace, index, out, *extra):
+    return [
+        "audit",
+        workspace / "tiny",
+        "--index",
+        index,
+        "-o",
+        out,
+        "--prompts",
+        200,
+        "--k",
+        4,
+        "--m",
+        6,
+        "--min-span",
+        6,
+        "--fresh-prompts",
+        100,
+        "--unseen-count",
+        40,
+        "--method",
+        "ga",
+        "--lr",
+        "3e-3",
+        "--max-epochs",
+        8,
+        "--miau-neighbours",
+        4,
+        "--tasks",
+        "",
+        "--chunk",
+        64,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def audited(workspace, corpus_index, tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit-run") / "a"
+    result = memscan(*audit_args(workspace, corpus_index, out))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_the_audit_finds_only_the_memorized_documents(audited):
+    out, result = audited
+    regions = pq.read_table(out / "regions.parquet").to_pylist()
+    assert regions, result.stdout
+    found = {r["doc_id"] for r in regions} | {d for r in regions for d in r["copy_doc_ids"]}
+    assert found <= MEMORIZED
+    assert {"f4", "f5"} <= found  # the two memorized most strongly
+    # the forget set holds the regions' own tokens, read back from the corpus
+    forget = [json.loads(line) for line in (out / "forget.jsonl").read_text().splitlines()]
+    assert [f["tokens"] for f in forget] == [r["tokens"] for r in regions]
+    unseen = [json.loads(line) for line in (out / "unseen.jsonl").read_text().splitlines()]
+    assert len(unseen) >= 20 and not {tuple(u["tokens"]) for u in unseen} & {tuple(f["tokens"]) for f in forget}
+
+
+def test_regions_merge_overlapping_windows_of_a_document(audited):
+    out, _ = audited
+    regions = pq.read_table(out / "regions.parquet").to_pylist()
+    places = [(p["doc"], p["start"], p["end"]) for r in regions for p in r["places"]]
+    by_doc = {}
+    for doc, start, end in sorted(places):
+        assert doc not in by_doc or start >= by_doc[doc], "overlapping places of one document were not merged"
+        by_doc[doc] = end
+
+
+def test_memorized_flags_equal_their_definition(audited):
+    out, _ = audited
+    rows = pq.read_table(out / "find.parquet").to_pylist()
+    for r in rows:
+        expected = r["longest_match"] >= 6 or r["exact_match"] or r["approximate_match"]
+        assert r["memorized"] == expected
+
+
+def test_forgetting_removes_the_regions_and_the_report_says_so(audited):
+    out, result = audited
+    summary = json.loads((out / "summary.json").read_text())
+    verified = summary["verify"]
+    assert verified["generations_after"] < verified["generations_before"]
+    assert verified["c_df_after"]["mean"] < verified["c_df_before"]["mean"]
+    assert "miau_auc_before" in verified and "miau_auc_after" in verified
+    report = (out / "report.md").read_text()
+    assert "## Find" in report and "## Forget and verify" in report
+    for plot in ("regions_per_document.png", "before_after.png", "span_lengths.png"):
+        assert (out / plot).read_bytes()[:4] == b"\x89PNG"
+    assert (out / "forget" / "model" / "config.json").exists()
+    assert "regions still reproduced" in result.stdout
+
+
+def test_a_finished_audit_is_not_rerun(workspace, corpus_index, audited):
+    out, _ = audited
+    fails_cleanly(memscan(*audit_args(workspace, corpus_index, out)), "already holds a finished audit")
+
+
+def test_an_interrupted_find_resumes_from_its_parts(workspace, corpus_index, tmp_path):
+    out = tmp_path / "a"
+    first = memscan(*audit_args(workspace, corpus_index, out, "--find-only"))
+    assert first.returncode == 0, first.stderr
+    found = pq.read_table(out / "find.parquet")
+    # lose the end of the find: the state, the joined table and one part
+    state = json.loads((out / "audit.json").read_text())
+    state["steps"] = {}
+    (out / "audit.json").write_text(json.dumps(state))
+    (out / "find.parquet").unlink()
+    parts = sorted((out / "find").glob("part-*.parquet"))
+    kept = parts[0].stat().st_mtime_ns
+    parts[-1].unlink()
+    again = memscan(*audit_args(workspace, corpus_index, out, "--find-only"))
+    assert again.returncode == 0, again.stderr
+    assert parts[0].stat().st_mtime_ns == kept  # reused, not remade
+    assert pq.read_table(out / "find.parquet").equals(found)
+
+
+def test_the_same_folder_with_other_settings_is_refused(workspace, corpus_index, tmp_path):
+    out = tmp_path / "a"
+    assert memscan(*audit_args(workspace, corpus_index, out, "--find-only")).returncode == 0
+    state = json.loads((out / "audit.json").read_text())
+    state["steps"].pop("report")
+    (out / "audit.json").write_text(json.dumps(state))
+    fails_cleanly(memscan(*audit_args(workspace, corpus_index, out, "--find-only", "--prompts", 150)), "other settings")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--k", 30], "no document of the index holds k + m = 36 tokens"),
+        (["--prompts", 100000], "is more than the"),
+    ],
+)
+def test_bad_sizes_fail_before_any_model_time(workspace, corpus_index, tmp_path, extra, message):
+    out = tmp_path / "a"
+    fails_cleanly(memscan(*audit_args(workspace, corpus_index, out, *extra)), message)
+    assert not out.exists()
+
+
+def test_an_index_of_another_tokenizer_is_refused(workspace, kjv_index, tmp_path):
+    out = tmp_path / "a"
+    fails_cleanly(memscan(*audit_args(workspace, kjv_index, out)), "the index was built with tokenizer")
+    assert not out.exists()
+
+
+def test_an_existing_folder_that_is_no_audit_is_refused(workspace, corpus_index, tmp_path):
+    out = tmp_path / "a"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    fails_cleanly(memscan(*audit_args(workspace, corpus_index, out)), "holds no audit to resume")
+    assert (out / "mine.txt").read_text() == "keep"
+
+
+def test_prompt_windows_are_distinct_and_inside_documents(workspace, corpus_index):
+    from memscan.experiment.audit.prompts import sample_windows
+    from memscan.scan.index import CorpusIndex
+
+    index = CorpusIndex.open(corpus_index)
+    windows = sample_windows(index, 300, 10, seed=3)
+    lengths = index.document_lengths()
+    assert len({(int(d), int(s)) for d, s in zip(windows.doc, windows.start)}) == 300
+    assert np.all(windows.start + 10 <= lengths[windows.doc.astype(np.int64)])
+    again = sample_windows(index, 300, 10, seed=3)
+    assert np.array_equal(again.doc, windows.doc) and np.array_equal(again.start, windows.start)
