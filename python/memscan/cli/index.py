@@ -36,7 +36,7 @@ def index():
 def index_build(
     inputs, out, tokenizer, text_field, id_field, split_lines, shard_tokens, max_tokens, threads, overwrite
 ):
-    """Index INPUTS (JSONL, text, Parquet, datasets folders; `kjv` for the built-in corpus) into OUTPUT."""
+    """Index INPUTS (JSONL, text, Parquet, datasets folders; `kjv` or `transformers-configs` for a built-in corpus) into OUTPUT."""
     io.check_new(out, overwrite, inputs=inputs)
     check_inputs(inputs)
     tok = load_tokenizer(tokenizer)

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from memscan.errors import UserError
-from memscan.scan.corpus import NAME as BUILTIN_CORPUS
-from memscan.scan.corpus import kjv_paragraphs
+from memscan.scan.corpus import BUILTIN
 from memscan.scan.index import CorpusIndex, Document
 from memscan.scan.ragged import check_token_ids
 from memscan.scan.readers import Record, read_records
@@ -21,10 +20,11 @@ TOKENIZE_BATCH = 2048
 def records_of(
     inputs: Iterable[str], text_field: str = "text", id_field: str = "id", split_lines: bool = False
 ) -> Iterator[Record]:
-    """Records of every input in turn; the name `kjv` stands for the built-in corpus."""
+    """Records of every input in turn; a built-in corpus name (`kjv`, `transformers-configs`)
+    stands for that corpus unless a file of that name exists."""
     for name in inputs:
-        if name == BUILTIN_CORPUS and not Path(name).exists():
-            yield from kjv_paragraphs()
+        if name in BUILTIN and not Path(name).exists():
+            yield from BUILTIN[name]()
         else:
             yield from read_records(name, text_field, id_field, split_lines)
 
@@ -32,7 +32,7 @@ def records_of(
 def check_inputs(inputs: Iterable[str]) -> None:
     """Refuse a missing input before any work starts (formats are checked as each is read)."""
     for name in inputs:
-        if not (name == BUILTIN_CORPUS or Path(name).exists()):
+        if not (name in BUILTIN or Path(name).exists()):
             raise UserError(f"{name}: no such file or directory")
 
 
