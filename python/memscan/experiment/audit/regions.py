@@ -40,15 +40,18 @@ def places_of(index, found: pa.Table, options: FindOptions) -> list[Place]:
     """Where each memorized generation of `found` points in the corpus."""
     rows = np.flatnonzero(found.column("memorized").to_numpy(zero_copy_only=False))
     own = _column(found, "exact_match", rows) | _column(found, "approximate_match", rows)
+    picked = found.take(pa.array(rows, pa.int64())).select(
+        ["doc", "start", "generation", "match_start", "longest_match"]
+    )
+    columns = {name: picked.column(name).to_pylist() for name in picked.column_names}
     places = []
-    for row, is_own in zip(rows.tolist(), own.tolist()):
+    for i, (row, is_own) in enumerate(zip(rows.tolist(), own.tolist())):
         if is_own:
-            start = int(found.column("start")[row].as_py())
-            places.append(Place(int(found.column("doc")[row].as_py()), start, start + options.k + options.m, row))
+            start = columns["start"][i]
+            places.append(Place(columns["doc"][i], start, start + options.k + options.m, row))
             continue
-        generation = np.asarray(found.column("generation")[row].as_py(), np.uint32)
-        begin = int(found.column("match_start")[row].as_py())
-        span = generation[begin : begin + int(found.column("longest_match")[row].as_py())]
+        begin = columns["match_start"][i]
+        span = np.asarray(columns["generation"][i][begin : begin + columns["longest_match"][i]], np.uint32)
         located = index.locate(span, limit=1)
         if located:
             doc, offset = located[0]
@@ -143,7 +146,7 @@ def build_regions(
         group["places"].append({"doc": doc, "start": start, "end": end})
         for s in spans:
             owners.setdefault(s, number)
-    return Regions(_table(groups, found, evidence, names, decode, index), options.min_span)
+    return Regions(_table(groups, found, evidence, names, decode, index, options.k), options.min_span)
 
 
 def unseen_windows(index, found: pa.Table, regions: Regions, options: FindOptions, count: int):
@@ -197,7 +200,7 @@ def _pieces(merged, max_tokens: int) -> list[tuple[int, int, int, list[int]]]:
     return out
 
 
-def _table(groups, found: pa.Table, evidence, names, decode, index) -> pa.Table:
+def _table(groups, found: pa.Table, evidence, names, decode, index, k: int) -> pa.Table:
     generations = found.column("generation")
     rows = []
     for rank, group in enumerate(groups, 1):
@@ -206,6 +209,10 @@ def _table(groups, found: pa.Table, evidence, names, decode, index) -> pa.Table:
         begin = int(found.column("match_start")[best].as_py())
         span = generation[begin : begin + int(found.column("longest_match")[best].as_py())]
         tokens = group["tokens"]
+        prompt = ""
+        if found.column("kind")[best].as_py() == "prompt":
+            doc, start = found.column("doc")[best].as_py(), found.column("start")[best].as_py()
+            prompt = decode(index.windows(np.array([doc]), np.array([start]), k)[0].tolist())
         rows.append(
             {
                 "region": f"r{rank:05d}",
@@ -222,6 +229,7 @@ def _table(groups, found: pa.Table, evidence, names, decode, index) -> pa.Table:
                 "n_generations": len(set(group["rows"])),
                 **{name: evidence[name][best] for name in EVIDENCE},
                 "corpus_count": index.count(np.asarray(span, np.uint32)) if span else 0,
+                "prompt": prompt,
                 "generation": decode(generation),
                 "matched_span": decode(span),
                 "best_row": best,
@@ -248,6 +256,7 @@ def _table(groups, found: pa.Table, evidence, names, decode, index) -> pa.Table:
             ("bleu4", pa.float64()),
             ("rouge_l_f1", pa.float64()),
             ("corpus_count", pa.int64()),
+            ("prompt", pa.string()),
             ("generation", pa.string()),
             ("matched_span", pa.string()),
             ("best_row", pa.int64()),

@@ -182,10 +182,18 @@ def _verify_section(verified: dict, after: pd.DataFrame, state: dict) -> str:
     remaining = after[after.remains]
     if len(remaining):
         rows = [
-            [r.region, r.doc_id, r.generations_after, r.fresh_generations_after, r.longest_match_after, r.ma_after]
+            [
+                r.region,
+                r.doc_id,
+                r.generations_after,
+                r.fresh_generations_after,
+                r.longest_match_after,
+                r.ma_after,
+                _preview(r.matched_span_after),
+            ]
             for r in remaining.head(TOP_REGIONS).itertuples()
         ]
-        headers = ["region", "document", "generations", "fresh", "longest match", "MA"]
+        headers = ["region", "document", "generations", "fresh", "longest match", "MA", "span still matched"]
         lines += ["", "Regions still reproduced:", "", format_table(headers, rows, markdown=True)]
     return "\n".join(lines)
 

@@ -40,7 +40,7 @@ from memscan.experiment.audit.find import FindOptions, find_in_chunks, generatio
 from memscan.experiment.audit.prompts import Windows, sample_windows
 from memscan.experiment.audit.regions import Regions, build_regions, unseen_windows
 from memscan.experiment.audit.report import write_report
-from memscan.experiment.audit.verify import generations_per_region, same_prompt_scores
+from memscan.experiment.audit.verify import generations_per_region, matched_spans, same_prompt_scores
 from memscan.model.interval import MIN_UNSEEN, Interval, fit_interval
 from memscan.model.loading import LoadedModel, load_model
 from memscan.model.memorization import MemorizationOptions, memorization_table
@@ -231,7 +231,7 @@ def run_audit(
         files = {
             out / "scores_after.parquet": io.parquet(scores),
             out / "regions_after.parquet": io.parquet(
-                _regions_after(index, regions, found, same, fresh, scores, out, find_options)
+                _regions_after(index, regions, same, fresh, scores, out, find_options, after.tokenizer.decode)
             ),
             **_utility(after, plan, options.task_limit, out / "utility_after.csv"),
         }
@@ -314,7 +314,7 @@ def _miau(loaded, neighbourhood: Neighbourhood) -> str:
     return attack_metrics(neighbourhood.member, {"miau": values}).to_pandas().to_csv(index=False)
 
 
-def _regions_after(index, regions, found, same, fresh, scores_after, out, options) -> pa.Table:
+def _regions_after(index, regions, same, fresh, scores_after, out, options, decode) -> pa.Table:
     before_counts = regions.table.column("n_generations").to_numpy()
     same_counts, _ = generations_per_region(index, same, regions, options)
     fresh_counts = np.zeros(len(regions.ids), np.int64)
@@ -337,6 +337,7 @@ def _regions_after(index, regions, found, same, fresh, scores_after, out, option
             "prefix_length_after": pa.array(same_prompt_scores(same, regions, "prefix_length")),
             "ma_before": pa.array(ma_before),
             "ma_after": pa.array(ma_after),
+            "matched_span_after": pa.array(matched_spans(same, regions, decode), pa.string()),
         }
     )
 

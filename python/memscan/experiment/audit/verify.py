@@ -27,3 +27,13 @@ def same_prompt_scores(after: pa.Table, regions: Regions, column: str) -> np.nda
     again by another model (`after` repeats the find on the same prompts, row for row)."""
     values = after.column(column).fill_null(0).to_numpy(zero_copy_only=False)
     return np.asarray(values[regions.table.column("best_row").to_numpy()])
+
+
+def matched_spans(after: pa.Table, regions: Regions, decode) -> list[str]:
+    """The corpus span the best-evidence prompt's generation still matches, as text."""
+    rows = regions.table.column("best_row").to_pylist()
+    picked = after.take(pa.array(rows, pa.int64())).select(["generation", "match_start", "longest_match"])
+    return [
+        decode(g[s : s + n])
+        for g, s, n in zip(*(picked.column(c).to_pylist() for c in ("generation", "match_start", "longest_match")))
+    ]
