@@ -8,20 +8,25 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import fails_cleanly, memscan
+from helpers import fails_cleanly, memscan, write_jsonl
 
 MEMORIZED = {f"f{i}" for i in range(6)}  # the workspace's model recites these (to different degrees)
 
 
 @pytest.fixture(scope="module")
 def corpus_index(workspace, tmp_path_factory):
-    """Every workspace sequence (6 memorized, 24 not) as a corpus document, indexed with the model's tokenizer."""
-    out = tmp_path_factory.mktemp("audit") / "idx"
+    """Every workspace sequence (6 memorized, 24 not) as a corpus document, and a second
+    copy of f5, indexed with the model's tokenizer."""
+    root = tmp_path_factory.mktemp("audit")
+    f5 = json.loads((workspace / "forget.jsonl").read_text().splitlines()[5])
+    write_jsonl(root / "copy.jsonl", [{"id": "copy-of-f5", "text": f5["text"]}])
+    out = root / "idx"
     built = memscan(
         "index",
         "build",
         workspace / "forget.jsonl",
         workspace / "unseen.jsonl",
+        root / "copy.jsonl",
         "-o",
         out,
         "--tokenizer",
@@ -80,8 +85,9 @@ def test_the_audit_finds_only_the_memorized_documents(audited):
     regions = pq.read_table(out / "regions.parquet").to_pylist()
     assert regions, result.stdout
     found = {r["doc_id"] for r in regions} | {d for r in regions for d in r["copy_doc_ids"]}
-    assert found <= MEMORIZED
+    assert found <= MEMORIZED | {"copy-of-f5"}
     assert {"f4", "f5"} <= found  # the two memorized most strongly
+    assert len({tuple(r["tokens"]) for r in regions}) == len(regions)  # a copy is never forgotten twice
     # the forget set holds the regions' own tokens, read back from the corpus
     forget = [json.loads(line) for line in (out / "forget.jsonl").read_text().splitlines()]
     assert [f["tokens"] for f in forget] == [r["tokens"] for r in regions]
@@ -103,8 +109,10 @@ def test_memorized_flags_equal_their_definition(audited):
     out, _ = audited
     rows = pq.read_table(out / "find.parquet").to_pylist()
     for r in rows:
-        expected = r["longest_match"] >= 6 or r["exact_match"] or r["approximate_match"]
-        assert r["memorized"] == expected
+        reproduces = r["longest_match"] >= 6 or r["exact_match"] or r["approximate_match"]
+        repetitive = len(set(r["generation"])) < 0.25 * len(r["generation"])
+        assert r["repetitive"] == repetitive
+        assert r["memorized"] == (reproduces and not repetitive)
 
 
 def test_forgetting_removes_the_regions_and_the_report_says_so(audited):

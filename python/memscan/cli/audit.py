@@ -57,6 +57,13 @@ from memscan.unlearn.config import METHODS
     help="A corpus span this long in a generation counts as memorized (besides reproducing its own continuation).",
 )
 @click.option(
+    "--min-distinct-share",
+    type=options.Finite(0.0, 1.0),
+    default=0.25,
+    show_default=True,
+    help="A generation with fewer distinct tokens than this share is repetition, never memorized.",
+)
+@click.option(
     "--max-region-tokens",
     type=options.count(2),
     default=256,
@@ -165,6 +172,7 @@ def audit(
         temperature=settings["temperature"],
         free=settings["free"],
         min_span=settings["min_span"],
+        min_distinct_share=settings["min_distinct_share"],
         batch_size=settings["batch_size"],
         chunk=settings["chunk"],
         seed=seed,

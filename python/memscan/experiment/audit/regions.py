@@ -3,11 +3,11 @@
 A memorized generation points at corpus text: its own window (prompt + true
 continuation) when it reproduces that continuation, otherwise the corpus span it
 matched (located through the index). Overlapping places in a document merge into one
-region; a region longer than `max_tokens` is cut into consecutive pieces. Pieces that
-share a span of `min_span` tokens with a higher-ranked piece are copies of it (the same
-licence header in a hundred files is one thing the model memorized): they join its
-group and are listed as its copies, and the highest-ranked piece of each group is the
-sequence to forget. Ranking: exact reproduction first, then the longest corpus match,
+region; a region longer than `max_tokens` is cut into consecutive pieces. A piece every
+span of `min_span` tokens of which is already in higher-ranked pieces is a copy (the
+same licence header in a hundred files is one thing the model memorized): it joins the
+group of the piece holding its first span and is listed as a copy; every piece with
+text of its own is a sequence to forget. Ranking: exact reproduction first, then the longest corpus match,
 edit similarity and extraction length.
 """
 
@@ -137,7 +137,7 @@ def build_regions(
     owners: dict[bytes, int] = {}
     for _, doc, start, end, rows, best, tokens in scored:
         spans = _spans(tokens, options.min_span)
-        number = next((owners[s] for s in spans if s in owners), None)
+        number = owners[spans[0]] if all(s in owners for s in spans) else None
         if number is None:
             number = len(groups)
             groups.append({"doc": doc, "start": start, "tokens": tokens, "best": best, "rows": [], "places": []})
