@@ -23,6 +23,7 @@ for command in (
     eval_commands.eval_command,
     experiment.demo,
     experiment.scan_demo,
+    experiment.audit_demo,
     experiment.sweep,
     audit.audit,
 ):

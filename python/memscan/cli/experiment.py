@@ -1,4 +1,4 @@
-"""`memscan demo | scan-demo | sweep`: the experiments, each a call into memscan.experiment."""
+"""`memscan demo | scan-demo | audit-demo | sweep`: the experiments, each a call into memscan.experiment."""
 
 from __future__ import annotations
 
@@ -29,6 +29,19 @@ def scan_demo(out, threads, overwrite):
     from memscan.experiment.scan_demo import run_demo
 
     run_demo(out, threads=threads, overwrite=overwrite)
+
+
+@click.command("audit-demo")
+@options.output(
+    "Folder to create for the implanted model, the corpus index and the audit.", default=Path("memscan-audit-demo")
+)
+@options.device
+@options.overwrite
+def audit_demo(out, device, overwrite):
+    """The audit on the built-in model where the answer is known: implant KJV passages, audit, forget, verify."""
+    from memscan.experiment.audit_demo import AuditDemoSettings, run_audit_demo
+
+    run_audit_demo(out, AuditDemoSettings(), overwrite, device)
 
 
 @click.command()
