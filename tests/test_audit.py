@@ -201,3 +201,37 @@ def test_prompt_windows_are_distinct_and_inside_documents(workspace, corpus_inde
     assert np.all(windows.start + 10 <= lengths[windows.doc.astype(np.int64)])
     again = sample_windows(index, 300, 10, seed=3)
     assert np.array_equal(again.doc, windows.doc) and np.array_equal(again.start, windows.start)
+
+
+def found_rows(rows):
+    import pyarrow as pa
+
+    defaults = {"kind": "prompt", "sample": 0, "match_doc": 0, "coverage": 1.0, "prefix_length": 6}
+    defaults |= {"edit_similarity": 1.0, "bleu4": 1.0, "rouge_l_f1": 1.0, "approximate_match": True}
+    defaults |= {"repetitive": False, "memorized": True, "match_start": 0, "longest_match": 6, "exact_match": True}
+    return pa.Table.from_pylist([{**defaults, "prompt": i, **r} for i, r in enumerate(rows)])
+
+
+def test_a_copy_of_a_region_is_listed_not_forgotten_twice(tmp_path):
+    from memscan.experiment.audit import FindOptions
+    from memscan.experiment.audit.regions import build_regions
+    from memscan.scan.index import CorpusIndex, Document
+
+    a, b = list(range(10, 30)), list(range(40, 60))
+    docs = [Document(np.array(t, np.uint32), "t", name) for t, name in ((a, "a"), (a, "a-copy"), (b, "b"))]
+    index = CorpusIndex.build(docs, tmp_path / "i")
+    options = FindOptions(k=4, m=6, min_span=6)
+    found = found_rows(
+        [
+            {"doc": 0, "start": 2, "generation": a[6:12]},
+            {"doc": 1, "start": 2, "generation": a[6:12]},  # the same text in the copy
+            {"doc": 1, "start": 8, "generation": a[12:18]},  # overlaps it: merged into one place of a-copy
+            {"doc": 2, "start": 0, "generation": b[4:10], "exact_match": False, "longest_match": 7},
+        ]
+    )
+    regions = build_regions(index, found, options, decode=str).table.to_pylist()
+    assert [(r["doc_id"], r["start"], r["n_tokens"]) for r in regions] == [("a", 2, 10), ("a-copy", 2, 16), ("b", 0, 10)]
+    # a-copy's merged place holds text of its own (tokens 12..18), so it is its own region; an exact copy joins
+    exact = found_rows([{"doc": 0, "start": 2, "generation": a[6:12]}, {"doc": 1, "start": 2, "generation": a[6:12]}])
+    regions = build_regions(index, exact, options, decode=str).table.to_pylist()
+    assert [(r["doc_id"], r["copies"], r["copy_doc_ids"], r["n_generations"]) for r in regions] == [("a", 1, ["a-copy"], 2)]
