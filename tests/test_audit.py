@@ -230,8 +230,39 @@ def test_a_copy_of_a_region_is_listed_not_forgotten_twice(tmp_path):
         ]
     )
     regions = build_regions(index, found, options, decode=str).table.to_pylist()
-    assert [(r["doc_id"], r["start"], r["n_tokens"]) for r in regions] == [("a", 2, 10), ("a-copy", 2, 16), ("b", 0, 10)]
+    assert [(r["doc_id"], r["start"], r["n_tokens"]) for r in regions] == [
+        ("a", 2, 10),
+        ("a-copy", 2, 16),
+        ("b", 0, 10),
+    ]
     # a-copy's merged place holds text of its own (tokens 12..18), so it is its own region; an exact copy joins
     exact = found_rows([{"doc": 0, "start": 2, "generation": a[6:12]}, {"doc": 1, "start": 2, "generation": a[6:12]}])
     regions = build_regions(index, exact, options, decode=str).table.to_pylist()
-    assert [(r["doc_id"], r["copies"], r["copy_doc_ids"], r["n_generations"]) for r in regions] == [("a", 1, ["a-copy"], 2)]
+    assert [(r["doc_id"], r["copies"], r["copy_doc_ids"], r["n_generations"]) for r in regions] == [
+        ("a", 1, ["a-copy"], 2)
+    ]
+
+
+def test_sampled_and_free_generations_are_scored_too(workspace, corpus_index, tmp_path):
+    out = tmp_path / "a"
+    args = audit_args(workspace, corpus_index, out, "--find-only", "--samples", 2, "--free", 5, "--prompts", 50)
+    result = memscan(*args)
+    assert result.returncode == 0, result.stderr
+    rows = pq.read_table(out / "find.parquet").to_pylist()
+    prompted = [r for r in rows if r["kind"] == "prompt"]
+    free = [r for r in rows if r["kind"] == "free"]
+    assert len(prompted) == 150 and sorted({r["sample"] for r in prompted}) == [0, 1, 2] and len(free) == 5
+    assert all(r["exact_match"] is None and r["doc"] == -1 for r in free)
+    assert all(len(r["generation"]) == 6 for r in rows)
+
+
+def test_sampling_is_seeded_and_near_greedy_when_cold(memorized):
+    from memscan.model.generation import greedy, sampled
+
+    loaded, sequences = memorized
+    prompts = [s[:5] for s in sequences[:8]]
+    first = sampled(loaded, prompts, [6] * 8, temperature=1.0, seed=7)
+    again = sampled(loaded, prompts, [6] * 8, temperature=1.0, seed=7)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    cold = sampled(loaded, prompts, [6] * 8, temperature=1e-4, seed=7)
+    assert all(np.array_equal(a, b) for a, b in zip(cold, greedy(loaded, prompts, [6] * 8)))
