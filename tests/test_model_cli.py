@@ -204,3 +204,22 @@ def test_a_run_that_never_finished_an_epoch_does_not_block_a_corrected_rerun(wor
     result = memscan(*unlearn_args(workspace, out, "--max-epochs", 1))
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "run.json").read_text())["finished"]
+
+
+def test_gradient_difference_steps_on_a_retain_set(workspace, tmp_path):
+    retain = tmp_path / "retain.jsonl"
+    rows = [json.loads(line) for line in (workspace / "unseen.jsonl").read_text().splitlines()[:8]]
+    retain.write_text("".join(json.dumps({"id": f"r{i}", "text": r["text"]}) + "\n" for i, r in enumerate(rows)))
+    result = memscan(*unlearn_args(workspace, tmp_path / "gd", "--method", "gd", "--retain", retain))
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "gd" / "run.json").read_text())
+    assert run["identity"]["retain"] and run["method"] == "gd"
+    epochs = pq.read_table(tmp_path / "gd" / "epochs.parquet").to_pylist()
+    assert {r["phase"] for r in epochs} == {"gradient-difference"}
+
+
+def test_a_retain_set_only_where_a_method_uses_one(workspace, tmp_path):
+    fails_cleanly(memscan(*unlearn_args(workspace, tmp_path / "a", "--method", "gd")), "pass --retain FILE")
+    unseen = workspace / "unseen.jsonl"
+    fails_cleanly(memscan(*unlearn_args(workspace, tmp_path / "b", "--retain", unseen)), "ga uses no retain set")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -126,7 +126,8 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
     "toml, message",
     [
         ("models = ['smollm2-135m']\nepochs = 3\n", "unknown key 'epochs'"),
-        ("methods = ['none', 'gd']\n", "unknown method 'gd'"),
+        ("methods = ['none', 'rmu']\n", "unknown method 'rmu'"),
+        ("methods = ['none', 'gd']\n", "gd needs a retain set"),
         ("forget_sizes = [8, 0]\n", "forget-set size 0 is impossible"),
         ("unseen_size = 5\n", "unseen_size 5 is below the 20"),
         ("forget_sizes = 8\n", "'forget_sizes' must be a non-empty list"),

@@ -1,4 +1,4 @@
-"""GA, SGA, TA and TAU on the tiny memorizing model."""
+"""GA, SGA, TA, TAU, NPO and gradient difference on the tiny memorizing model."""
 
 import copy
 
@@ -26,12 +26,14 @@ def mean_ma(model, sequences):
     return np.mean([s.memorization_accuracy for s in teacher_forced(model, sequences)])
 
 
-@pytest.mark.parametrize("method", ["ga", "sga", "ta", "tau"])
+@pytest.mark.parametrize("method", ["ga", "sga", "ta", "tau", "npo", "gd"])
 def test_each_method_lowers_the_forget_sets_memorization(memorized, method):
     model, sequences = fresh(memorized)
     forget = sequences[:6]
     before = mean_ma(model, forget)
-    state = Unlearning(model, forget, INTERVAL, UnlearnConfig(method, lr=3e-3, max_epochs=15)).run()
+    retain = sequences[20:] if method == "gd" else None
+    config = UnlearnConfig(method, lr=3e-3, max_epochs=15)
+    state = Unlearning(model, forget, INTERVAL, config, retain=retain).run()
     after = mean_ma(model, forget)
     assert after < before - 0.3, (before, after, state.reason)
     assert state.records[-1].g == pytest.approx(teacher_forced_ma(model, forget))
@@ -216,3 +218,69 @@ def test_tas_first_update_ascends_before_the_switch_and_descends_after(memorized
         base = fresh(memorized)[0].model
         for out, tuned, start in zip(model.model.parameters(), reference.model.parameters(), base.parameters()):
             assert torch.allclose(out, start - 3.0 * (tuned - start), rtol=0, atol=1e-6)
+
+
+def reference_nll(model, sequences):
+    """Each sequence's summed token CE over x_2..x_T, written out (the tiny model has no BOS context)."""
+    ids = torch.as_tensor(np.stack(sequences).astype(np.int64))
+    logits = model(input_ids=ids).logits[:, :-1].float()
+    return torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none").sum(1)
+
+
+def grads(model):
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def test_npos_first_update_is_ascent_on_the_sequence_nll_and_its_loss_2_log2_over_beta(memorized):
+    from memscan.unlearn.npo import NegativePreference
+    from memscan.unlearn.phase import TrainingData
+
+    model, sequences = fresh(memorized)
+    reference, _ = fresh(memorized)
+    forget = sequences[:10]
+    phase = NegativePreference(beta=0.5)
+    loss = phase.gradient(model, [list(range(8)), [8, 9]], TrainingData(list(forget)), epoch=0)
+    assert loss == pytest.approx(2 / 0.5 * np.log(2), rel=1e-6)  # pi_theta = pi_ref: softplus(0) = log 2
+    # d/dtheta (2/beta) softplus(beta (ref - nll)) at ref = nll is -d nll: ascent on each micro-batch's mean NLL
+    first, second = reference_nll(reference.model, forget[:8]), reference_nll(reference.model, forget[8:])
+    (-(first.mean() + second.mean()) / 2).backward()
+    for a, b in zip(grads(model.model), grads(reference.model)):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_npos_reference_survives_a_resume(memorized, tmp_path):
+    model, sequences = fresh(memorized)
+    config = UnlearnConfig("npo", lr=3e-3, max_epochs=2)
+    first = Unlearning(model, sequences[:6], INTERVAL, config, checkpoint=tmp_path / "c.pt")
+    first.run()
+    again, _ = fresh(memorized)
+    resumed = Unlearning(again, sequences[:6], INTERVAL, config, checkpoint=tmp_path / "c.pt")
+    assert torch.equal(resumed.phase.reference, first.phase.reference)
+
+
+def test_gradient_difference_ascends_on_forget_and_descends_on_retain(memorized):
+    from memscan.unlearn.gd import GradientDifference, retain_batches
+    from memscan.unlearn.phase import TrainingData
+
+    model, sequences = fresh(memorized)
+    reference, _ = fresh(memorized)
+    forget, retain = list(sequences[:6]), list(sequences[20:25])
+    loss = GradientDifference(retain_weight=0.5).gradient(
+        model, [[0, 1, 2, 3], [4, 5]], TrainingData(forget, retain), 1
+    )
+    # epoch 1 takes the retain set from position 6, cycling: [1, 2, 3, 4] and [0, 1]
+    assert [[int(x[0]) for x in b] for b in retain_batches(retain, [4, 2], 1)] == [
+        [int(retain[i][0]) for i in (1, 2, 3, 4)],
+        [int(retain[i][0]) for i in (0, 1)],
+    ]
+
+    def mean_ce(batch):
+        return reference_nll(reference.model, batch).sum() / sum(len(s) - 1 for s in batch)
+
+    forget_ce = (mean_ce(forget[:4]) + mean_ce(forget[4:])) / 2
+    retain_ce = (mean_ce([retain[i] for i in (1, 2, 3, 4)]) + mean_ce([retain[0], retain[1]])) / 2
+    total = -forget_ce + 0.5 * retain_ce
+    total.backward()
+    assert loss == pytest.approx(float(total.detach()), rel=1e-5)
+    for a, b in zip(grads(model.model), grads(reference.model)):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -14,7 +14,7 @@ from memscan.errors import UserError
 from memscan.model.interval import MIN_UNSEEN
 from memscan.model.loading import DEFAULT_MODEL
 from memscan.progress import progress_bars
-from memscan.unlearn.config import METHODS
+from memscan.unlearn.config import METHODS, RETAIN_METHODS
 
 
 @click.command()
@@ -89,7 +89,7 @@ from memscan.unlearn.config import METHODS
 @options.id_field
 @click.option(
     "--method",
-    type=click.Choice(METHODS),
+    type=click.Choice([m for m in METHODS if m not in RETAIN_METHODS]),
     default="sga",
     show_default=True,
     help="Unlearning method (SGA: best in memscan's sweeps at 135M).",

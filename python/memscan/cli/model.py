@@ -325,6 +325,23 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     help="TAU: SGA until mean g falls below this, then TA.",
 )
 @click.option("--tau-lambda", "tau_lam", type=options.Finite(), default=1.0, show_default=True)
+@click.option(
+    "--npo-beta", type=options.Finite(min=0, min_open=True), default=0.1, show_default=True, help="NPO's beta."
+)
+@click.option(
+    "--retain",
+    "retain_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="gd: text the model must keep, descended on beside the forget set's ascent.",
+)
+@click.option(
+    "--retain-weight",
+    type=options.Finite(min=0),
+    default=1.0,
+    show_default=True,
+    help="gd: weight of the retain set's CE.",
+)
 @g_score
 @click.option("--n", type=options.count(1), default=10, show_default=True, help="EL_n's n when EL is g or tracked.")
 @click.option("--track-el", is_flag=True, help="GA also waits for mean EL_n below its unseen mean.")
@@ -353,17 +370,22 @@ def _gamma(_ctx, _param, value: str) -> float | None:
 @options.seed
 @options.preset
 @click.pass_context
-def unlearn(ctx, inputs: ModelInputs, out, **settings):
-    """Unlearn the forget set from MODEL with GA, SGA, TA or TAU; writes OUT/model, epochs.parquet, run.json."""
+def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
+    """Unlearn the forget set from MODEL with GA, SGA, TA, TAU, NPO or gradient difference (gd, with
+    --retain); writes OUT/model, epochs.parquet, run.json."""
+    from memscan.model.sequences import encode_set, read_set
     from memscan.unlearn import UnlearnConfig, run_unlearning
-    from memscan.unlearn.run import check_resumable
+    from memscan.unlearn.run import check_resumable, check_retain
 
     settings = options.apply_preset(ctx, settings)
     fixed = settings.pop("fixed_interval")
     config = UnlearnConfig(**{**settings, "betas": tuple(settings["betas"])})
-    io.check_apart(out, inputs.paths)
+    io.check_apart(out, [*inputs.paths, retain_path])
     check_resumable(out)
+    retain_records = read_set(retain_path, inputs.text_field, inputs.id_field) if retain_path is not None else None
+    check_retain(config, retain_records)
     loaded, forget, unseen = inputs.load(inputs.read(), config.n if config.uses_el else 0)
+    retain = None if retain_records is None else encode_set(retain_records, loaded, inputs.max_tokens)[1]
     identity = {"model": str(inputs.model), "tokenizer": inputs.tokenizer, "max_tokens": inputs.max_tokens}
     run = run_unlearning(
         loaded,
@@ -374,6 +396,7 @@ def unlearn(ctx, inputs: ModelInputs, out, **settings):
         tuple(fixed) if fixed else None,
         identity,
         log=lambda m: click.echo(m, err=True),
+        retain=retain,
     )
     final = run["final"]
     click.echo(

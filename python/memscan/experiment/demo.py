@@ -32,7 +32,8 @@ from memscan.experiment.sets import PassageSizes
 from memscan.model.loading import DEFAULT_MODEL, load_model
 from memscan.model.weights import cpu_copy, load_weights
 from memscan.progress import progress_bars
-from memscan.unlearn import METHODS, Targets, UnlearnConfig, Unlearning, epochs_table
+from memscan.unlearn import Targets, UnlearnConfig, Unlearning, epochs_table
+from memscan.unlearn.config import PAPER_METHODS
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool
     )
     implanted_weights = cpu_copy(loaded.model)
 
-    for method in METHODS:
+    for method in PAPER_METHODS:
         load_weights(loaded.model, implanted_weights)
         config = UnlearnConfig(method, max_epochs=settings.max_epochs, seed=settings.seed)
         t0 = time.perf_counter()

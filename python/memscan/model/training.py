@@ -58,6 +58,23 @@ def accumulate_gradients(
     return loss
 
 
+def sequence_nll(loaded: LoadedModel, batch: Sequence[np.ndarray]) -> torch.Tensor:
+    """Each sequence's negative log-likelihood (summed over its target tokens, as in
+    accumulate_gradients), differentiable: [len(batch)]."""
+    model, context = loaded.model, loaded.context
+    rows = [context + [int(t) for t in s] for s in batch]
+    ids, mask = padded(rows, pad_id(loaded), loaded.device)
+    labels = ids.clone()
+    labels[mask == 0] = -100
+    labels[:, : len(context) + 1] = -100
+    with loaded.autocast():
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    per_token = torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="none"
+    )
+    return per_token.sum(dim=1)
+
+
 def train_in_fp32(loaded: LoadedModel) -> None:
     """Make the weights fp32 masters before any update: Adam on bf16 weights loses a 5e-5
     step to rounding (a weight near 0.02 has a bf16 spacing near 1e-4). On CUDA the

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from memscan.errors import UserError
 from memscan.model.memorization import G_SCORES
 
-METHODS = ("ga", "sga", "ta", "tau")  # one module each in memscan.unlearn
+PAPER_METHODS = ("ga", "sga", "ta", "tau")  # the paper's (Jang et al.'s GA, the authors' three)
+METHODS = (*PAPER_METHODS, "npo", "gd")  # one module each in memscan.unlearn
+RETAIN_METHODS = ("gd",)  # the methods that step on a retain set too
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class UnlearnConfig:
     track_el: bool = False  # GA also waits for mean EL_n below its unseen mean
     micro_batch: int = 8  # sequences per micro-batch: the loss averages their mean CEs, SGA selects within each
     max_ce: float = 100.0  # a mean token CE above this counts as exploding
+    npo_beta: float = 0.1  # NPO's beta (Zhang et al.'s default)
+    retain_weight: float = 1.0  # gradient difference: weight of the retain set's CE
     miau_neighbours: int = 0  # > 0: the paper's MIAU with this many neighbours, recorded every epoch
     seed: int = 0
 
@@ -38,8 +42,14 @@ class UnlearnConfig:
             raise UserError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
         if self.score not in G_SCORES:
             raise UserError(f"unknown score {self.score!r} for g (choose from {', '.join(G_SCORES)})")
+        if self.npo_beta <= 0:
+            raise UserError(f"NPO's beta must be above 0, not {self.npo_beta}")
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise UserError(f"Adam's betas must lie in [0, 1), not {self.betas}")
+
+    @property
+    def uses_retain(self) -> bool:
+        return self.method in RETAIN_METHODS
 
     @property
     def uses_el(self) -> bool:

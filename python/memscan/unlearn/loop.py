@@ -25,19 +25,19 @@ from memscan.attack.miau import Neighbourhood
 from memscan.errors import UserError
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
-from memscan.model.training import accumulate_gradients, gradients_finite, parameters_finite, train_in_fp32
+from memscan.model.training import gradients_finite, parameters_finite, train_in_fp32
 from memscan.model.weights import cpu_copy, load_weights
-from memscan.unlearn import ga, sga, ta, tau
+from memscan.unlearn import ga, gd, npo, sga, ta, tau
 from memscan.unlearn.config import UnlearnConfig
-from memscan.unlearn.phase import Phase, Targets
+from memscan.unlearn.phase import Phase, Targets, TrainingData
 
-START = {method.NAME: method.start for method in (ga, sga, ta, tau)}
+START = {method.NAME: method.start for method in (ga, sga, ta, tau, npo, gd)}
 
 
 @dataclass
 class EpochRecord:
     epoch: int
-    phase: str  # the phase's label: ascent | selective-ascent | task-arithmetic
+    phase: str  # the phase's label: ascent | selective-ascent | task-arithmetic | npo | gradient-difference
     g: list[float]
     el: list[float] | None
     selected: list[int]  # forget indices the update after this scoring stepped on
@@ -67,6 +67,7 @@ class Unlearning:
         checkpoint: Path | None = None,
         log=None,
         neighbourhood: Neighbourhood | None = None,
+        retain: Sequence[np.ndarray] | None = None,
     ):
         """`neighbourhood`: MIAU's candidates and neighbours (made from the input model); when
         given, the attack's ROC and PR AUC are recorded every epoch, as the authors did."""
@@ -76,6 +77,7 @@ class Unlearning:
             targets,
             config,
         )
+        self.data = TrainingData(self.forget, None if retain is None else [np.asarray(s, np.uint32) for s in retain])
         self.checkpoint, self.neighbourhood = checkpoint, neighbourhood
         self.log = log or (lambda message: None)
         torch.manual_seed(config.seed)
@@ -135,8 +137,7 @@ class Unlearning:
             if not selected:
                 self.state.reason = f"nothing left to ascend on at epoch {self.state.epoch}"
                 break
-            batches = [[self.forget[i] for i in batch] for batch in micro_batches]
-            ce = accumulate_gradients(self.loaded, batches, self.phase.ascent)
+            ce = self.phase.gradient(self.loaded, micro_batches, self.data, self.state.epoch)
             record.train_ce = ce
             if not np.isfinite(ce) or ce > self.config.max_ce or not gradients_finite(model):
                 self.state.reason = f"loss non-finite or exploding (mean CE {ce:.4g}) at epoch {self.state.epoch}; kept epoch {self.state.epoch}"

@@ -14,6 +14,16 @@ import numpy as np
 import torch
 
 from memscan.model.interval import Interval
+from memscan.model.loading import LoadedModel
+from memscan.model.training import accumulate_gradients
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What an update may step on: the forget set, and the retain set of the methods that use one."""
+
+    forget: list[np.ndarray]
+    retain: list[np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,12 @@ class Phase:
 
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None, targets: Targets) -> str | None:
         raise NotImplementedError
+
+    def gradient(self, loaded: LoadedModel, micro_batches: list[list[int]], data: TrainingData, epoch: int) -> float:
+        """Fill .grad for the next update and return its loss: by default the token CE of
+        the chosen forget sequences, ascended or descended (model/training.py)."""
+        batches = [[data.forget[i] for i in batch] for batch in micro_batches]
+        return accumulate_gradients(loaded, batches, self.ascent)
 
     def handover(self, g: np.ndarray, model: torch.nn.Module) -> tuple[Phase, str] | None:
         """The phase that takes over before this epoch's stopping rule, and why; None to go on.

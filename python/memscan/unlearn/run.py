@@ -30,7 +30,7 @@ from memscan.errors import UserError
 from memscan.model.interval import Interval, fit_interval, forgetting_quality
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
-from memscan.unlearn.config import UnlearnConfig
+from memscan.unlearn.config import RETAIN_METHODS, UnlearnConfig
 from memscan.unlearn.loop import EpochRecord, Unlearning
 from memscan.unlearn.phase import Targets
 
@@ -59,8 +59,11 @@ def run_unlearning(
     fixed_interval: tuple[float, float] | None = None,
     identity: dict | None = None,
     log=print,
+    retain: Sequence[np.ndarray] | None = None,
 ) -> dict:
-    """Run one method to its stopping rule and write the results into `out`; returns run.json's content."""
+    """Run one method to its stopping rule and write the results into `out`; returns run.json's content.
+    `retain`: the retain set of the methods that use one (config.uses_retain)."""
+    check_retain(config, retain)
     forget_ids, forget_seqs = forget
     run_file, checkpoint = out / "run.json", out / CHECKPOINT_FILE
     identity = {
@@ -68,6 +71,7 @@ def run_unlearning(
         "config": asdict(config),
         "forget": fingerprint(forget_seqs),
         "unseen": fingerprint(unseen),
+        "retain": None if retain is None else fingerprint(retain),
         "fixed_interval": fixed_interval,
     }
     run = _resumable_run(out, identity)
@@ -93,7 +97,7 @@ def run_unlearning(
         neighbourhood = Neighbourhood.build(loaded, (list(forget_ids), list(forget_seqs)), unseen_labelled, miau)
         log(f"MIAU tracked every epoch: {neighbourhood.generator}")
     targets = Targets(interval, run["unseen_el_mean"])
-    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood)
+    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood, retain)
     state = loop.run()
     log(f"stopped: {state.reason}")
 
@@ -115,6 +119,14 @@ def run_unlearning(
     io.write_text(json.dumps(run, indent=2), run_file)
     checkpoint.unlink(missing_ok=True)
     return run
+
+
+def check_retain(config: UnlearnConfig, retain: Sequence | None) -> None:
+    """A retain set exactly for the methods that step on one."""
+    if config.uses_retain and not retain:
+        raise UserError(f"{config.method} steps on a retain set too: pass --retain FILE (text the model must keep)")
+    if retain is not None and not config.uses_retain:
+        raise UserError(f"{config.method} uses no retain set; --retain is for {', '.join(RETAIN_METHODS)}")
 
 
 def check_resumable(out: Path) -> None:

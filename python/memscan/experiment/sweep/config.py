@@ -11,7 +11,7 @@ from pathlib import Path
 from memscan.errors import UserError
 from memscan.eval.tasks import PAPER_SUITE
 from memscan.model.interval import MIN_UNSEEN
-from memscan.unlearn.config import METHODS, PRESETS
+from memscan.unlearn.config import METHODS, PAPER_METHODS, PRESETS, RETAIN_METHODS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +30,7 @@ class SweepConfig:
     models: tuple[str, ...] = ("smollm2-135m", "gemma3-270m")
     forget_sizes: tuple[int, ...] = (8, 32, 128)
     seeds: tuple[int, ...] = (0, 1, 2)
-    methods: tuple[str, ...] = (NONE, *METHODS)
+    methods: tuple[str, ...] = (NONE, *PAPER_METHODS)
     tokens: int = 64  # per sequence, as in the default run
     unseen_size: int = 32
     heldout_size: int = 16
@@ -135,6 +135,8 @@ def check_cells(config: SweepConfig, where: str) -> None:
     for method in config.methods:
         if method not in (NONE, *METHODS):
             raise UserError(f"{where}: unknown method {method!r} (known: {NONE}, {', '.join(METHODS)})")
+        if method in RETAIN_METHODS:
+            raise UserError(f"{where}: {method} needs a retain set, which sweeps do not provide yet")
     for size in config.forget_sizes:
         if size < 1:
             raise UserError(f"{where}: forget-set size {size} is impossible (at least 1)")
