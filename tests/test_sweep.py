@@ -133,7 +133,7 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
         ("forget_sizes = 8\n", "'forget_sizes' must be a non-empty list"),
         ("seeds = [0, 0]\n", "'seeds' lists a value twice"),
         ("k = 64\n", "k = 64 leaves nothing to extract"),
-        ("tasks = ['piqa', 'mathqa']\n", "not built in"),
+        ("tasks = ['piqa', 'mathqa']\n", "cannot be reached"),
         ("models = [\n", "not valid TOML"),
         (
             "models = ['smollm2-135m', 'gemma3-270m']\nimplant_lr = { smollm2-135m = 1e-4 }\n",

@@ -126,7 +126,24 @@ def test_unknown_and_unavailable_tasks_say_so():
     with pytest.raises(UserError, match="unknown task 'helaswag'"):
         load_task("helaswag")
     with pytest.raises(UserError, match="not built in: give its file"):
-        load_task("mathqa")
+        load_task("pubmedqa")
+    with pytest.raises(UserError, match=r"read from the hub \(allenai/math_qa\), which cannot be reached"):
+        load_task("mathqa")  # the tests run with HF_HUB_OFFLINE
+
+
+def test_mathqa_items_are_built_as_the_harness_builds_them():
+    from memscan.eval.hub_tasks import mathqa_items
+
+    row = {
+        "Problem": "the banker ' s gain of a certain sum due 3 years hence at 10 % per annum is rs . 36 . what is the present worth ?",
+        "options": "a ) rs . 400 , b ) rs . 300 , c ) rs . 500 , d ) rs . 350 , e ) none of these",
+        "correct": "a",
+    }
+    (item,) = mathqa_items([row])
+    assert item.choices == (" rs . 400", " rs . 300", " rs . 500", " rs . 350", " none of these")
+    assert item.contexts == (f"Question: {row['Problem']}\nAnswer:",) * 5 and item.answer == 0
+    with pytest.raises(UserError, match="not the five"):
+        mathqa_items([{**row, "options": "a ) 1 , b ) 2"}])
 
 
 def write(path, lines):

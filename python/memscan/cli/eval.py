@@ -22,7 +22,7 @@ from memscan.model.loading import DEFAULT_MODEL
     default=[",".join(PAPER_SUITE)],
     show_default=True,
     help="Comma-separated: built-in names, JSONL task files, the papers' files as NAME=PATH "
-    "(pubmedqa, lambada, the dialogue sets, pile, wikitext, dm_mathematics), or lm-eval:<task>.",
+    "(pubmedqa, lambada, the dialogue sets, pile, wikitext, dm_mathematics), mathqa (from the hub), or lm-eval:<task>.",
 )
 @click.option("--limit", type=options.count(1), default=None, help="Items per task, drawn with --seed [default: all].")
 @options.seed

