@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 
 from memscan import hub
-from memscan.errors import UserError
+from memscan.errors import UserError, first_line
 from memscan.eval.tasks import ChoiceItem, Item
 
 MATHQA_DATASET = "allenai/math_qa"
@@ -43,6 +43,6 @@ def mathqa() -> list[Item]:
 
     try:
         split = load_dataset(MATHQA_DATASET, split="test")
-    except Exception as e:  # noqa: BLE001 - any loading failure is the user's to see in one line
-        raise UserError(f"task 'mathqa': loading {MATHQA_DATASET} failed ({str(e).splitlines()[0]})") from None
+    except Exception as e:  # datasets raises many kinds; each is the user's to see, in one line
+        raise UserError(f"task 'mathqa': loading {MATHQA_DATASET} failed ({first_line(e)})") from None
     return mathqa_items(split)
