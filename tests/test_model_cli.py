@@ -206,16 +206,17 @@ def test_a_run_that_never_finished_an_epoch_does_not_block_a_corrected_rerun(wor
     assert json.loads((out / "run.json").read_text())["finished"]
 
 
-def test_gradient_difference_steps_on_a_retain_set(workspace, tmp_path):
+@pytest.mark.parametrize("method, phase", [("gd", "gradient-difference"), ("ga_mismatch", "ga-mismatch")])
+def test_the_retain_set_methods_run_from_the_command(workspace, tmp_path, method, phase):
     retain = tmp_path / "retain.jsonl"
     rows = [json.loads(line) for line in (workspace / "unseen.jsonl").read_text().splitlines()[:8]]
     retain.write_text("".join(json.dumps({"id": f"r{i}", "text": r["text"]}) + "\n" for i, r in enumerate(rows)))
-    result = memscan(*unlearn_args(workspace, tmp_path / "gd", "--method", "gd", "--retain", retain))
+    result = memscan(*unlearn_args(workspace, tmp_path / "u", "--method", method, "--retain", retain))
     assert result.returncode == 0, result.stderr
-    run = json.loads((tmp_path / "gd" / "run.json").read_text())
-    assert run["identity"]["retain"] and run["method"] == "gd"
-    epochs = pq.read_table(tmp_path / "gd" / "epochs.parquet").to_pylist()
-    assert {r["phase"] for r in epochs} == {"gradient-difference"}
+    run = json.loads((tmp_path / "u" / "run.json").read_text())
+    assert run["identity"]["retain"] and run["method"] == method
+    epochs = pq.read_table(tmp_path / "u" / "epochs.parquet").to_pylist()
+    assert {r["phase"] for r in epochs} == {phase}
 
 
 def test_a_retain_set_only_where_a_method_uses_one(workspace, tmp_path):

@@ -26,12 +26,12 @@ def mean_ma(model, sequences):
     return np.mean([s.memorization_accuracy for s in teacher_forced(model, sequences)])
 
 
-@pytest.mark.parametrize("method", ["ga", "sga", "ta", "tau", "npo", "gd"])
+@pytest.mark.parametrize("method", ["ga", "sga", "ta", "tau", "npo", "gd", "ga_mismatch"])
 def test_each_method_lowers_the_forget_sets_memorization(memorized, method):
     model, sequences = fresh(memorized)
     forget = sequences[:6]
     before = mean_ma(model, forget)
-    retain = sequences[20:] if method == "gd" else None
+    retain = sequences[20:] if method in ("gd", "ga_mismatch") else None
     config = UnlearnConfig(method, lr=3e-3, max_epochs=15)
     state = Unlearning(model, forget, INTERVAL, config, retain=retain).run()
     after = mean_ma(model, forget)
@@ -284,3 +284,52 @@ def test_gradient_difference_ascends_on_forget_and_descends_on_retain(memorized)
     assert loss == pytest.approx(float(total.detach()), rel=1e-5)
     for a, b in zip(grads(model.model), grads(reference.model)):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_ga_mismatchs_first_loss_is_its_ascent_and_mismatch_terms_with_zero_kl(memorized):
+    from memscan.unlearn.mismatch import Mismatch, mismatched, prompt_tokens, token_kl
+    from memscan.unlearn.phase import TrainingData
+
+    model, sequences = fresh(memorized)
+    reference, _ = fresh(memorized)
+    forget, retain = list(sequences[:3]), list(sequences[20:26])
+    loss = Mismatch(seed=4).gradient(model, [[0, 1, 2]], TrainingData(forget, retain), epoch=0)
+    completions, starts = mismatched(forget, retain, np.random.default_rng([4, 0]))
+    assert len(completions) == 15 and all(len(c) == len(forget[0]) for c in completions)
+    assert all(np.array_equal(c[:p], forget[i // 5][:p]) for i, (c, p) in enumerate(zip(completions, starts)))
+
+    def continuation_ce(batch, prompt):  # written out: mean CE of x_{p+1}..x_T per sequence, averaged
+        ids = torch.as_tensor(np.stack(batch).astype(np.int64))
+        logits = reference.model(input_ids=ids).logits[:, :-1].float()
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+        return ce[:, prompt - 1 :].mean(1).mean()
+
+    p = prompt_tokens(forget[0])
+    expected = 0.5 * -continuation_ce(forget, p) + 1.0 * continuation_ce(completions, p)
+    expected.backward()
+    assert loss == pytest.approx(float(expected.detach()), rel=1e-5)  # KL(reference || model) = 0 before any update
+    for a, b in zip(grads(model.model), grads(reference.model)):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+    # the KL term itself, against torch's kl_div on a model that moved
+    moved, _ = fresh(memorized)
+    with torch.no_grad():
+        for p_ in moved.model.parameters():
+            p_.add_(0.01 * torch.randn_like(p_))
+    ids = torch.as_tensor(np.stack(retain[:2]).astype(np.int64))
+    log_q = torch.log_softmax(moved.model(input_ids=ids).logits.float(), -1)
+    log_p = torch.log_softmax(reference.model(input_ids=ids).logits.float(), -1)
+    direct = torch.nn.functional.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1).mean()
+    measured = token_kl(moved, reference.model, retain[:2]).detach()
+    assert float(measured) == pytest.approx(float(direct.detach()), rel=1e-5) and float(measured) > 0
+
+
+def test_ga_mismatchs_reference_model_survives_a_resume(memorized, tmp_path):
+    model, sequences = fresh(memorized)
+    config = UnlearnConfig("ga_mismatch", lr=3e-3, max_epochs=2)
+    first = Unlearning(model, sequences[:4], INTERVAL, config, checkpoint=tmp_path / "c.pt", retain=sequences[20:])
+    first.run()
+    again, _ = fresh(memorized)
+    resumed = Unlearning(again, sequences[:4], INTERVAL, config, checkpoint=tmp_path / "c.pt", retain=sequences[20:])
+    original, _ = fresh(memorized)
+    for name, value in original.model.state_dict().items():  # the input model's weights, not the trained ones
+        assert torch.equal(resumed.phase.reference_state[name], value)

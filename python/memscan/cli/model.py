@@ -333,7 +333,8 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     "retain_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="gd: text the model must keep, descended on beside the forget set's ascent.",
+    help="gd, ga_mismatch: text the model must keep (gd descends on it; ga_mismatch keeps its KL to the input "
+    "model and draws mismatched completions from it).",
 )
 @click.option(
     "--retain-weight",
@@ -371,8 +372,8 @@ def _gamma(_ctx, _param, value: str) -> float | None:
 @options.preset
 @click.pass_context
 def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
-    """Unlearn the forget set from MODEL with GA, SGA, TA, TAU, NPO or gradient difference (gd, with
-    --retain); writes OUT/model, epochs.parquet, run.json."""
+    """Unlearn the forget set from MODEL with GA, SGA, TA, TAU, NPO, or with --retain gradient difference
+    (gd) or GA+Mismatch; writes OUT/model, epochs.parquet, run.json."""
     from memscan.model.sequences import encode_set, read_set
     from memscan.unlearn import UnlearnConfig, run_unlearning
     from memscan.unlearn.run import check_resumable, check_retain

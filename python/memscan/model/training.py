@@ -58,21 +58,36 @@ def accumulate_gradients(
     return loss
 
 
-def sequence_nll(loaded: LoadedModel, batch: Sequence[np.ndarray]) -> torch.Tensor:
-    """Each sequence's negative log-likelihood (summed over its target tokens, as in
-    accumulate_gradients), differentiable: [len(batch)]."""
+def sequence_nll(loaded: LoadedModel, batch: Sequence[np.ndarray], start: Sequence[int] | None = None) -> torch.Tensor:
+    """Each sequence's negative log-likelihood, summed over its target tokens x_2..x_T (as
+    in accumulate_gradients), or over x_{start+1}..x_T when `start[i]` tokens of sequence
+    i are its prompt; differentiable: [len(batch)]."""
+    return _target_ce(loaded, batch, start)[0].sum(dim=1)
+
+
+def sequence_mean_ce(loaded: LoadedModel, batch: Sequence[np.ndarray], start: Sequence[int]) -> torch.Tensor:
+    """Each sequence's mean token CE over x_{start+1}..x_T (its continuation), differentiable."""
+    per_token, targets = _target_ce(loaded, batch, start)
+    return per_token.sum(dim=1) / targets.sum(dim=1).clamp_min(1)
+
+
+def _target_ce(
+    loaded: LoadedModel, batch: Sequence[np.ndarray], start: Sequence[int] | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token CE of the targets (0 elsewhere) and which positions are targets."""
     model, context = loaded.model, loaded.context
     rows = [context + [int(t) for t in s] for s in batch]
     ids, mask = padded(rows, pad_id(loaded), loaded.device)
     labels = ids.clone()
     labels[mask == 0] = -100
     labels[:, : len(context) + 1] = -100
+    for i, first in enumerate(start or ()):
+        labels[i, : len(context) + first] = -100
     with loaded.autocast():
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-    per_token = torch.nn.functional.cross_entropy(
-        logits.transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="none"
-    )
-    return per_token.sum(dim=1)
+    targets = labels[:, 1:]
+    per_token = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
+    return per_token, targets != -100
 
 
 def train_in_fp32(loaded: LoadedModel) -> None:

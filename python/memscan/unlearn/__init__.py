@@ -1,9 +1,10 @@
-"""Unlearning, per sequence: GA, SGA, TA and TAU (the paper's), NPO and gradient
-difference (the baselines of unlearning frameworks) on one shared epoch loop.
+"""Unlearning, per sequence: GA, SGA, TA and TAU (the paper's), GA+Mismatch (its
+baseline), NPO and gradient difference (the baselines of unlearning frameworks), on one
+shared epoch loop.
 
 - `config`: `UnlearnConfig` (the authors' defaults) and the method names.
 - `phase`: what a method decides (selection, direction, scored weights, stopping rule).
-- `ga`, `sga`, `ta`, `tau`, `npo`, `gd`: one module per method.
+- `ga`, `sga`, `ta`, `tau`, `mismatch`, `npo`, `gd`: one module per method.
 - `loop`: the epoch loop, checkpoints and resume (`Unlearning`).
 - `run`: a whole run into an output folder (`run_unlearning`): model, epochs.parquet, run.json.
 """

@@ -10,8 +10,9 @@ from memscan.errors import UserError
 from memscan.model.memorization import G_SCORES
 
 PAPER_METHODS = ("ga", "sga", "ta", "tau")  # the paper's (Jang et al.'s GA, the authors' three)
-METHODS = (*PAPER_METHODS, "npo", "gd")  # one module each in memscan.unlearn
-RETAIN_METHODS = ("gd",)  # the methods that step on a retain set too
+BASELINES = ("ga_mismatch", "npo", "gd")  # the papers' GA+Mismatch; NPO and gradient difference beyond them
+METHODS = (*PAPER_METHODS, *BASELINES)  # one module each in memscan.unlearn
+RETAIN_METHODS = ("ga_mismatch", "gd")  # the methods that step on a retain set too
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,19 @@ from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
 from memscan.model.training import gradients_finite, parameters_finite, train_in_fp32
 from memscan.model.weights import cpu_copy, load_weights
-from memscan.unlearn import ga, gd, npo, sga, ta, tau
+from memscan.unlearn import ga, gd, mismatch, npo, sga, ta, tau
 from memscan.unlearn.config import UnlearnConfig
 from memscan.unlearn.phase import Phase, Targets, TrainingData
 
-START = {method.NAME: method.start for method in (ga, sga, ta, tau, npo, gd)}
+START = {method.NAME: method.start for method in (ga, sga, ta, tau, npo, gd, mismatch)}
 
 
 @dataclass
 class EpochRecord:
     epoch: int
-    phase: str  # the phase's label: ascent | selective-ascent | task-arithmetic | npo | gradient-difference
+    phase: (
+        str  # the phase's label: ascent | selective-ascent | task-arithmetic | npo | gradient-difference | ga-mismatch
+    )
     g: list[float]
     el: list[float] | None
     selected: list[int]  # forget indices the update after this scoring stepped on
