@@ -223,4 +223,7 @@ def test_a_retain_set_only_where_a_method_uses_one(workspace, tmp_path):
     fails_cleanly(memscan(*unlearn_args(workspace, tmp_path / "a", "--method", "gd")), "pass --retain FILE")
     unseen = workspace / "unseen.jsonl"
     fails_cleanly(memscan(*unlearn_args(workspace, tmp_path / "b", "--retain", unseen)), "ga uses no retain set")
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    forget = workspace / "forget.jsonl"
+    overlapping = memscan(*unlearn_args(workspace, tmp_path / "c", "--method", "gd", "--retain", forget))
+    fails_cleanly(overlapping, "retain sequence 'f0' is also in the forget set")
+    assert not any((tmp_path / name).exists() for name in "abc")

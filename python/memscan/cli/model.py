@@ -374,7 +374,7 @@ def _gamma(_ctx, _param, value: str) -> float | None:
 def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
     """Unlearn the forget set from MODEL with GA, SGA, TA, TAU, NPO, or with --retain gradient difference
     (gd) or GA+Mismatch; writes OUT/model, epochs.parquet, run.json."""
-    from memscan.model.sequences import encode_set, read_set
+    from memscan.model.sequences import check_disjoint, encode_set, read_set
     from memscan.unlearn import UnlearnConfig, run_unlearning
     from memscan.unlearn.run import check_resumable, check_retain
 
@@ -386,7 +386,10 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
     retain_records = read_set(retain_path, inputs.text_field, inputs.id_field) if retain_path is not None else None
     check_retain(config, retain_records)
     loaded, forget, unseen = inputs.load(inputs.read(), config.n if config.uses_el else 0)
-    retain = None if retain_records is None else encode_set(retain_records, loaded, inputs.max_tokens)[1]
+    retain = None
+    if retain_records is not None:
+        retain_ids, retain = encode_set(retain_records, loaded, inputs.max_tokens)
+        check_disjoint(forget, (retain_ids, retain), "retain")
     identity = {"model": str(inputs.model), "tokenizer": inputs.tokenizer, "max_tokens": inputs.max_tokens}
     run = run_unlearning(
         loaded,

@@ -52,15 +52,17 @@ def check_disjoint_records(forget: Sequence[Record], unseen: Sequence[Record]) -
         _overlap(*clash)
 
 
-def check_disjoint(forget: tuple[list[str], list[np.ndarray]], unseen: tuple[list[str], list[np.ndarray]]) -> None:
-    """Refuse unseen sequences that also appear in the forget set once tokenized (and cut)."""
+def check_disjoint(
+    forget: tuple[list[str], list[np.ndarray]], other: tuple[list[str], list[np.ndarray]], what: str = "unseen"
+) -> None:
+    """Refuse sequences of the `what` set that also appear in the forget set once tokenized (and cut)."""
     seen = {s.tobytes(): i for i, s in zip(*forget)}
-    clash = next(((i, seen[s.tobytes()]) for i, s in zip(*unseen) if s.tobytes() in seen), None)
+    clash = next(((i, seen[s.tobytes()]) for i, s in zip(*other) if s.tobytes() in seen), None)
     if clash:
-        _overlap(*clash)
+        _overlap(*clash, what)
 
 
-def _overlap(unseen_id: str, forget_id: str):
+def _overlap(other_id: str, forget_id: str, what: str = "unseen"):
     raise UserError(
-        f"unseen sequence {unseen_id!r} is also in the forget set (as {forget_id!r}); the two sets must not overlap"
+        f"{what} sequence {other_id!r} is also in the forget set (as {forget_id!r}); the two sets must not overlap"
     )
