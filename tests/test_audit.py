@@ -266,3 +266,13 @@ def test_sampling_is_seeded_and_near_greedy_when_cold(memorized):
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     cold = sampled(loaded, prompts, [6] * 8, temperature=1e-4, seed=7)
     assert all(np.array_equal(a, b) for a, b in zip(cold, greedy(loaded, prompts, [6] * 8)))
+
+
+def test_a_given_unseen_set_replaces_the_proxy(workspace, corpus_index, tmp_path):
+    out = tmp_path / "a"
+    args = audit_args(workspace, corpus_index, out, "--unseen", workspace / "unseen.jsonl", "--max-epochs", 2)
+    result = memscan(*args)
+    assert result.returncode == 0, result.stderr
+    unseen = [json.loads(line)["id"] for line in (out / "unseen.jsonl").read_text().splitlines()]
+    assert unseen == [f"u{i}" for i in range(24)]
+    assert json.loads((out / "summary.json").read_text())["verify"]["interval"]["n_unseen"] == 24

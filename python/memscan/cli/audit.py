@@ -94,8 +94,12 @@ from memscan.unlearn.config import METHODS, RETAIN_METHODS
     show_default=True,
     help="Unlearning method (SGA: best in memscan's sweeps at 135M).",
 )
-@click.option("--lr", type=options.Finite(min=0, min_open=True), default=5e-5, show_default=True)
-@click.option("--max-epochs", type=options.count(1), default=20, show_default=True)
+@click.option(
+    "--lr", type=options.Finite(min=0, min_open=True), default=5e-5, show_default=True, help="Unlearning: Adam's rate."
+)
+@click.option(
+    "--max-epochs", type=options.count(1), default=20, show_default=True, help="Unlearning: at most this many."
+)
 @click.option(
     "--fresh-prompts",
     type=options.count(0),

@@ -44,7 +44,7 @@ from memscan.experiment.audit.verify import generations_per_region, matched_span
 from memscan.model.interval import MIN_UNSEEN, Interval, fit_interval
 from memscan.model.loading import LoadedModel, load_model
 from memscan.model.memorization import MemorizationOptions, memorization_table
-from memscan.model.sequences import encode_set
+from memscan.model.sequences import check_disjoint, encode_set
 from memscan.scan.index import CorpusIndex
 from memscan.scan.readers import Record
 from memscan.unlearn.config import UnlearnConfig
@@ -172,6 +172,7 @@ def run_audit(
         regions = build_regions(index, found, find_options, decode, options.max_region_tokens)
         if inputs.unseen is not None:
             unseen = encode_set(inputs.unseen, original(), inputs.max_tokens)
+            check_disjoint((regions.ids, regions.sequences), unseen)
         else:
             unseen = unseen_windows(index, found, regions, find_options, options.unseen_count)
         _write_sets(out, regions, unseen, decode)
