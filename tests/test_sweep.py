@@ -2,6 +2,7 @@
 resuming, and every bad input as one line with exit code 2."""
 
 import json
+import re
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -207,3 +208,69 @@ def test_the_paper_preset_sets_what_the_config_leaves_unset(workspace, task_file
         tiny_grid(workspace, task_file, preset="papr")
     with pytest.raises(UserError, match="lo must not exceed hi"):
         tiny_grid(workspace, task_file, fixed_interval=[0.5, 0.1])
+
+
+def papers_files(workspace, root):
+    """The workspace's sequences in the authors' CSV format: forget sets lm_extraction_4_{0,1}.csv
+    (the memorized ones) and a Pile-like unseen file."""
+    import csv
+
+    def write(path, rows):
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["doc_id", "corpus", "text"])
+            writer.writerows(rows)
+
+    forget = [json.loads(line) for line in (workspace / "forget.jsonl").read_text().splitlines()]
+    unseen = [json.loads(line) for line in (workspace / "unseen.jsonl").read_text().splitlines()]
+    for seed, picked in ((0, forget[:4]), (1, forget[2:6])):
+        write(root / f"lm_extraction_4_{seed}.csv", [(r["id"], "pile", r["text"]) for r in picked])
+    write(root / "pile.csv", [(r["id"], "pile", r["text"]) for r in unseen])
+    return str(root / "lm_extraction_{size}_{seed}.csv"), str(root / "pile.csv")
+
+
+def test_without_implanting_the_forget_sets_come_from_the_papers_files(workspace, task_file, tmp_path):
+    forget_files, unseen_file = papers_files(workspace, tmp_path)
+    natural = {"implant": False, "forget_files": forget_files, "unseen_file": unseen_file, "id_field": "doc_id"}
+    config, out = tiny_grid(workspace, task_file, seeds=[0, 1], **natural), tmp_path / "sweep"
+    run_sweep(config, out)
+    results = pq.read_table(out / "results.parquet").to_pylist()
+    assert [(r["method"], r["seed"]) for r in results] == [("none", 0), ("ga", 0), ("none", 1), ("ga", 1)]
+    record = json.loads(cell_path(out, config.models[0], 4, 1, "none").read_text())
+    assert record["repeats"] == [0, 0, 0, 0] and record["interval"]["n_unseen"] == 20
+    assert results[0]["above"] > 0  # the model memorized these before anything was implanted
+    assert "Nothing is implanted" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"implant": False}, "implant = false needs forget_files"),
+        (
+            {"implant": False, "forget_files": "nowhere_{size}_{seed}.csv", "unseen_file": "x"},
+            "nowhere_4_0.csv: no such file",
+        ),
+        ({"implant": False, "forget_files": "{what}.csv", "unseen_file": "x"}, "may hold only {size} and {seed}"),
+        ({"implant": "no"}, "'implant' must be true or false"),
+    ],
+)
+def test_bad_natural_grids_fail_in_one_line(workspace, task_file, changes, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        tiny_grid(workspace, task_file, **changes)
+
+
+@pytest.mark.parametrize("name", ["sweep-paper.toml", "sweep-natural-cpu.toml"])
+def test_the_committed_natural_grids_are_valid_configs(name, workspace, tmp_path):
+    """Their keys and values parse; their paths are pointed at fixtures in the same formats."""
+    import tomllib
+    from pathlib import Path
+
+    forget_files, unseen_file = papers_files(workspace, tmp_path)
+    raw = tomllib.loads((Path(__file__).parent.parent / "docs" / "results" / name).read_text())
+    sizes = raw["forget_sizes"]
+    for size in sizes:
+        for seed in raw["seeds"]:
+            (tmp_path / f"lm_extraction_{size}_{seed}.csv").write_text((tmp_path / "lm_extraction_4_0.csv").read_text())
+    config = config_from_dict({**raw, "forget_files": forget_files, "unseen_file": unseen_file})
+    assert not config.implant and config.tokens == 200 and config.id_field == "doc_id"
+    assert any(t.startswith("pubmedqa=") for t in config.tasks)

@@ -56,7 +56,7 @@ class ImplantedPassages:
     """KJV passages of which the forget set was implanted, and the interval learned after."""
 
     sets: PassageSets
-    repeats: list[int]  # per forget passage
+    repeats: list[int]  # per forget passage (0: not implanted, memorized in pretraining if at all)
     pretrained_ma: list[float]  # per forget passage, before implanting
     interval: Interval  # from the unseen passages, on the implanted model
 
@@ -76,4 +76,12 @@ def implant_passages(
     pretrained_ma = memorization_table(loaded, *sets.forget, MemorizationOptions(n=0, k=0)).column("ma").to_pylist()
     torch.manual_seed(seed)
     implant(loaded, sets.forget[1], repeats, lr, progress=progress)
+    return ImplantedPassages(sets, repeats, pretrained_ma, unseen_interval(loaded, sets, fixed_interval))
+
+
+def pretrained_passages(loaded: LoadedModel, sets: PassageSets, fixed_interval: tuple[float, ...] | None = None):
+    """The sets as they are, nothing implanted (the papers' setting: what the model
+    memorized in pretraining), with the interval learned on the same model."""
+    pretrained_ma = memorization_table(loaded, *sets.forget, MemorizationOptions(n=0, k=0)).column("ma").to_pylist()
+    repeats = [0] * len(sets.forget[0])
     return ImplantedPassages(sets, repeats, pretrained_ma, unseen_interval(loaded, sets, fixed_interval))

@@ -46,6 +46,16 @@ class SweepConfig:
     tasks: tuple[str, ...] = PAPER_SUITE
     task_limit: int | None = 200  # items per task (seeded subsample); None = all
     device: str | None = None
+    # false: no implanting; the forget sets are what the model memorized in pretraining,
+    # read from files (the papers' setting), the unseen and held-out sets from another
+    implant: bool = True
+    forget_files: str = ""  # a path with {size} and {seed}, e.g. .../lm_extraction_{size}_{seed}.csv
+    unseen_file: str = ""  # unseen and held-out sequences, e.g. the papers' pile.csv
+    text_field: str = "text"
+    id_field: str = "id"  # the papers' files: doc_id
+
+    def forget_file(self, size: int, seed: int) -> Path:
+        return Path(self.forget_files.format(size=size, seed=seed))
 
     def shared(self) -> dict:
         """The settings every cell depends on: a sweep folder resumes only under the same ones."""
@@ -98,9 +108,12 @@ def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
             value = tuple(value)
         elif key == "task_limit" and value == 0:
             value = None  # TOML has no null: 0 means every item
-        elif key in ("device", "preset"):
+        elif key in ("device", "preset", "forget_files", "unseen_file", "text_field", "id_field"):
             if not isinstance(value, str):
                 raise UserError(f"{where}: {key!r} must be a string")
+        elif key == "implant":
+            if not isinstance(value, bool):
+                raise UserError(f"{where}: 'implant' must be true or false")
         elif key == "fixed_interval":
             if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
                 raise UserError(f"{where}: 'fixed_interval' must be [lo, hi]")
@@ -132,6 +145,8 @@ def _implant_rates(value, where: str) -> float | dict[str, float]:
 
 def check_cells(config: SweepConfig, where: str) -> None:
     """Reject a grid with a cell that cannot run, naming the cell."""
+    if not config.implant:
+        _check_files(config, where)
     for method in config.methods:
         if method not in (NONE, *METHODS):
             raise UserError(f"{where}: unknown method {method!r} (known: {NONE}, {', '.join(METHODS)})")
@@ -151,13 +166,28 @@ def check_cells(config: SweepConfig, where: str) -> None:
         config.implant_lr if isinstance(config.implant_lr, dict) else dict.fromkeys(config.models, config.implant_lr)
     )
     for model in config.models:
-        if model not in rates:
+        if config.implant and model not in rates:
             raise UserError(
                 f"{where}: implant_lr gives no rate for model {model!r} (set implant_lr, one number or a table by model)"
             )
     if (
         min(config.neighbours, config.miau_neighbours) < 0
-        or min(rates.values()) <= 0
+        or min(rates.values(), default=1.0) <= 0
         or (config.task_limit is not None and config.task_limit < 1)
     ):
         raise UserError(f"{where}: neighbours >= 0, implant_lr > 0 and task_limit >= 1 (or 0 for all) are required")
+
+
+def _check_files(config: SweepConfig, where: str) -> None:
+    """Without implanting, every (size, seed) names a forget file that exists, and the unseen file exists."""
+    if not config.forget_files or not config.unseen_file:
+        raise UserError(
+            f"{where}: implant = false needs forget_files (a path with {{size}} and {{seed}}) and unseen_file"
+        )
+    try:
+        paths = [config.forget_file(size, seed) for size in config.forget_sizes for seed in config.seeds]
+    except (KeyError, IndexError, ValueError) as e:
+        raise UserError(f"{where}: forget_files may hold only {{size}} and {{seed}} ({e})") from None
+    for path in [*paths, Path(config.unseen_file)]:
+        if not path.is_file():
+            raise UserError(f"{where}: {path}: no such file")

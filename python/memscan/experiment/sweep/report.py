@@ -193,9 +193,7 @@ def report_markdown(
         "",
         f"Grid: models {', '.join(config.models)}; forget-set sizes {', '.join(map(str, config.forget_sizes))}; "
         f"seeds {', '.join(map(str, config.seeds))}; methods {', '.join(config.methods)}.",
-        f"Each group implants {config.tokens}-token KJV passages (repeats 1/2/4/8) into the pretrained model (AdamW, lr "
-        f"{', '.join(f'{m} {config.implant_lr_for(m):g}' for m in config.models)}), learns the "
-        f"interval from {config.unseen_size} unseen passages, and runs each method from the implanted model for at most "
+        _setting(config) + f", and runs each method for at most "
         f"{config.max_epochs} epochs with the authors' defaults (docs/definitions.md). Utility: {', '.join(config.tasks)} "
         f"({'all items' if config.task_limit is None else f'{config.task_limit} items per task, seeded'}).",
         "",
@@ -313,3 +311,19 @@ def report_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _setting(config) -> str:
+    """How each group's forget and unseen sets came to be."""
+    if not config.implant:
+        return (
+            f"Nothing is implanted: each group's forget set is `{config.forget_files}` for its size and seed (what the "
+            f"model memorized in pretraining, if anything), unseen and held-out sequences are seeded draws from "
+            f"`{config.unseen_file}`, all cut to {config.tokens} tokens; the interval is learned from "
+            f"{config.unseen_size} unseen sequences on the pretrained model"
+        )
+    rates = ", ".join(f"{m} {config.implant_lr_for(m):g}" for m in config.models)
+    return (
+        f"Each group implants {config.tokens}-token KJV passages (repeats 1/2/4/8) into the pretrained model (AdamW, lr "
+        f"{rates}), learns the interval from {config.unseen_size} unseen passages on the implanted model"
+    )

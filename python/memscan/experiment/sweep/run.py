@@ -28,8 +28,8 @@ from memscan.attack import Neighbourhood
 from memscan.errors import UserError
 from memscan.eval import EvalOptions, Task, UtilityResult, evaluate_tasks, resolve_tasks
 from memscan.experiment.evaluate import EvaluationSettings, ModelEvaluation, evaluate_model, neighbourhood_of
-from memscan.experiment.implant import ImplantedPassages, implant_passages
-from memscan.experiment.sets import PassageSizes, check_passages
+from memscan.experiment.implant import ImplantedPassages, implant_passages, pretrained_passages
+from memscan.experiment.sets import PassageSizes, check_passages, file_passages
 from memscan.experiment.sweep.config import NONE, SweepConfig
 from memscan.model.loading import LoadedModel, check_model_spec, load_model, load_tokenizer
 from memscan.model.weights import cpu_copy, load_weights
@@ -49,7 +49,8 @@ def check_models(config: SweepConfig) -> None:
     for model in config.models:
         check_model_spec(model)
     for model in config.models:
-        check_passages(functools.partial(_encode, load_tokenizer(model)), _sizes(config, max(config.forget_sizes)))
+        if config.implant:  # files are counted when their group starts (they need the model's tokenizer too)
+            check_passages(functools.partial(_encode, load_tokenizer(model)), _sizes(config, max(config.forget_sizes)))
 
 
 def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
@@ -158,15 +159,10 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                 load_weights(loaded.model, pretrained)
                 group = Group(model, size, seed)
                 methods = [method for m, f, s, method in todo if (m, f, s) == (model, size, seed)]
-                implanted = implant_passages(
-                    loaded,
-                    _sizes(config, size),
-                    seed,
-                    config.implant_lr_for(model),
-                    fixed_interval=config.fixed_interval,
-                )
+                implanted = _group_sets(loaded, config, model, size, seed)
                 interval = implanted.interval
-                say(f"{model}, forget {size}, seed {seed}: implanted; interval [{interval.lo:.3f}, {interval.hi:.3f}]")
+                done = "implanted" if config.implant else "read from files"
+                say(f"{model}, forget {size}, seed {seed}: {done}; interval [{interval.lo:.3f}, {interval.hi:.3f}]")
                 neighbourhood = neighbourhood_of(loaded, implanted.sets, _evaluation(config, seed))
                 implanted_weights = cpu_copy(loaded.model)
                 for method in methods:
@@ -182,6 +178,19 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                     bar.update(1)
     write_report(config, out, commit)
     say(f"wrote {out}/results.parquet, results.csv, report.md and plots")
+
+
+def _group_sets(loaded: LoadedModel, config: SweepConfig, model: str, size: int, seed: int) -> ImplantedPassages:
+    """A group's sets and interval: KJV passages implanted into the model, or (implant =
+    false) the forget file of this size and seed and draws from the unseen file, as they are."""
+    if config.implant:
+        rate = config.implant_lr_for(model)
+        return implant_passages(loaded, _sizes(config, size), seed, rate, fixed_interval=config.fixed_interval)
+    forget_path, unseen_path = config.forget_file(size, seed), Path(config.unseen_file)
+    sets = file_passages(
+        loaded, forget_path, unseen_path, _sizes(config, size), seed, config.text_field, config.id_field
+    )
+    return pretrained_passages(loaded, sets, config.fixed_interval)
 
 
 def _sizes(config: SweepConfig, forget_size: int) -> PassageSizes:
