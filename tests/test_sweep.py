@@ -262,8 +262,9 @@ def test_bad_natural_grids_fail_in_one_line(workspace, task_file, changes, messa
 @pytest.mark.parametrize("name", ["sweep-paper.toml", "sweep-natural-cpu.toml"])
 def test_the_committed_natural_grids_are_valid_configs(name, workspace, tmp_path):
     """Their keys and values parse; their paths are pointed at fixtures in the same formats."""
-    import tomllib
     from pathlib import Path
+
+    from memscan.experiment.sweep.config import tomllib  # tomli before Python 3.11
 
     forget_files, unseen_file = papers_files(workspace, tmp_path)
     raw = tomllib.loads((Path(__file__).parent.parent / "docs" / "results" / name).read_text())
