@@ -77,32 +77,33 @@ def file_passages(
     seed: int,
     text_field: str = "text",
     id_field: str = "id",
+    min_tokens: int = 2,
 ) -> PassageSets:
     """The forget set from `forget_path` (a seeded sample of `sizes.forget` when it holds
     more), unseen and held-out sets as seeded draws from `unseen_path`; every sequence cut
-    to its first `sizes.tokens` tokens, and only those that long kept, so MA compares
-    sequences of one length."""
+    to its first `sizes.tokens` tokens. Sequences shorter than `min_tokens` are left out
+    (the papers' 200-token sequences are GPT-Neo tokens: another tokenizer may need fewer)."""
     from memscan.model.sequences import check_disjoint, encode_set, read_set
 
-    def long_enough(path: Path) -> tuple[list[str], list[np.ndarray]]:
+    def usable(path: Path) -> tuple[list[str], list[np.ndarray]]:
         ids, sequences = encode_set(read_set(path, text_field, id_field), loaded, sizes.tokens)
-        kept = [i for i, s in enumerate(sequences) if len(s) == sizes.tokens]
+        kept = [i for i, s in enumerate(sequences) if len(s) >= min_tokens]
         return [ids[i] for i in kept], [sequences[i] for i in kept]
 
     def draw(labelled, count: int, what: str, path: Path, offset: int = 0):
         if len(labelled[0]) < offset + count:
             raise UserError(
-                f"{path}: {len(labelled[0])} sequences of at least {sizes.tokens} tokens, "
+                f"{path}: {len(labelled[0])} sequences of at least {min_tokens} tokens, "
                 f"but the {what} needs {offset + count}"
             )
         order = np.random.default_rng(seed).permutation(len(labelled[0]))[offset : offset + count]
         return [labelled[0][i] for i in order], [labelled[1][i] for i in order]
 
-    forget_all = long_enough(forget_path)
+    forget_all = usable(forget_path)
     forget = (
         forget_all if len(forget_all[0]) == sizes.forget else draw(forget_all, sizes.forget, "forget set", forget_path)
     )
-    pool = long_enough(unseen_path)
+    pool = usable(unseen_path)
     unseen = draw(pool, sizes.unseen, "unseen set", unseen_path)
     heldout = draw(pool, sizes.heldout, "unseen and held-out sets", unseen_path, sizes.unseen)
     check_disjoint(forget, unseen)

@@ -187,8 +187,9 @@ def _group_sets(loaded: LoadedModel, config: SweepConfig, model: str, size: int,
         rate = config.implant_lr_for(model)
         return implant_passages(loaded, _sizes(config, size), seed, rate, fixed_interval=config.fixed_interval)
     forget_path, unseen_path = config.forget_file(size, seed), Path(config.unseen_file)
+    sizes = _sizes(config, size)
     sets = file_passages(
-        loaded, forget_path, unseen_path, _sizes(config, size), seed, config.text_field, config.id_field
+        loaded, forget_path, unseen_path, sizes, seed, config.text_field, config.id_field, config.k + 1
     )
     return pretrained_passages(loaded, sets, config.fixed_interval)
 
