@@ -167,7 +167,8 @@ def test_the_same_folder_with_other_settings_is_refused(workspace, corpus_index,
     "extra, message",
     [
         (["--k", 30], "no document of the index holds k + m = 36 tokens"),
-        (["--prompts", 100000], "is more than the"),
+        (["--prompts", 100000], "--prompts 100000 is more than the"),
+        (["--fresh-prompts", 100000], "--fresh-prompts 100000 is more than the"),
     ],
 )
 def test_bad_sizes_fail_before_any_model_time(workspace, corpus_index, tmp_path, extra, message):

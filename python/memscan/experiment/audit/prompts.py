@@ -35,8 +35,9 @@ def places_per_document(index: CorpusIndex, length: int) -> np.ndarray:
     return np.maximum(index.document_lengths().astype(np.int64) - length + 1, 0)
 
 
-def sample_windows(index: CorpusIndex, n: int, length: int, seed: int) -> Windows:
-    """`n` distinct windows of `length` tokens, uniform over the corpus, in draw order."""
+def sample_windows(index: CorpusIndex, n: int, length: int, seed: int, option: str = "--prompts") -> Windows:
+    """`n` distinct windows of `length` tokens, uniform over the corpus, in draw order
+    (`option`: the command-line option that asked for `n`, for the error)."""
     places = places_per_document(index, length)
     total = int(places.sum())
     if total == 0:
@@ -47,7 +48,7 @@ def sample_windows(index: CorpusIndex, n: int, length: int, seed: int) -> Window
         )
     if n > total:
         raise UserError(
-            f"--prompts {n} is more than the {total} places a window of k + m = {length} tokens fits in the corpus"
+            f"{option} {n} is more than the {total} places a window of k + m = {length} tokens fits in the corpus"
         )
     picks = np.random.default_rng(seed).choice(total, size=n, replace=False)
     ends = np.cumsum(places)

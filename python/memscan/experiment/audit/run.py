@@ -90,11 +90,9 @@ class AuditPlan:
 def plan_audit(inputs: AuditInputs, options: AuditOptions) -> AuditPlan:
     length = options.find.k + options.find.m
     windows = sample_windows(inputs.index, options.prompts, length, options.find.seed)
-    fresh = (
-        sample_windows(inputs.index, options.fresh_prompts, length, options.find.seed + 1)
-        if options.fresh_prompts
-        else None
-    )
+    fresh = None
+    if options.fresh_prompts:
+        fresh = sample_windows(inputs.index, options.fresh_prompts, length, options.find.seed + 1, "--fresh-prompts")
     tasks, harness = resolve_tasks(list(options.tasks)) if options.tasks else ([], [])
     return AuditPlan(windows, fresh, tasks, harness)
 
