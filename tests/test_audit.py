@@ -277,3 +277,19 @@ def test_a_given_unseen_set_replaces_the_proxy(workspace, corpus_index, tmp_path
     unseen = [json.loads(line)["id"] for line in (out / "unseen.jsonl").read_text().splitlines()]
     assert unseen == [f"u{i}" for i in range(24)]
     assert json.loads((out / "summary.json").read_text())["verify"]["interval"]["n_unseen"] == 24
+
+
+def test_a_place_belongs_to_a_region_by_overlap_or_by_a_shared_span(tmp_path):
+    from memscan.experiment.audit import FindOptions
+    from memscan.experiment.audit.regions import Place, build_regions
+    from memscan.scan.index import CorpusIndex, Document
+
+    a, b = list(range(10, 30)), list(range(40, 60))
+    docs = [Document(np.array(t, np.uint32), "t", name) for t, name in ((a, "a"), (a, "a-copy"), (b, "b"))]
+    index = CorpusIndex.build(docs, tmp_path / "i")
+    found = found_rows([{"doc": 0, "start": 2, "generation": a[6:12]}])
+    regions = build_regions(index, found, FindOptions(k=4, m=6, min_span=6), decode=str)
+    places = [Place(0, 10, 14, -1), Place(1, 2, 12, -1), Place(1, 14, 20, -1), Place(2, 0, 10, -1)]
+    tokens = [np.array(a[10:14]), np.array(a[2:12]), np.array(a[14:20]), np.array(b[0:10])]
+    # overlapping its place; elsewhere but sharing its 6-token spans; elsewhere with other text; another document
+    assert regions.assign(places, tokens).tolist() == [0, 0, -1, -1]
