@@ -38,7 +38,7 @@ from memscan.eval.scorers import EvalOptions
 from memscan.eval.tasks import Task
 from memscan.experiment.audit.find import FindOptions, find_in_chunks, generations_wanted, timings
 from memscan.experiment.audit.prompts import Windows, sample_windows
-from memscan.experiment.audit.regions import Regions, build_regions, unseen_windows
+from memscan.experiment.audit.regions import Place, Regions, build_regions, unseen_windows
 from memscan.experiment.audit.report import write_report
 from memscan.experiment.audit.verify import generations_per_region, matched_spans, same_prompt_scores
 from memscan.model.interval import MIN_UNSEEN, Interval, fit_interval
@@ -51,7 +51,6 @@ from memscan.unlearn.config import UnlearnConfig
 from memscan.unlearn.run import run_unlearning
 
 STATE_FILE = "audit.json"
-STEPS = ("find", "regions", "before", "forget", "verify", "report")
 DEFAULT_TASKS = ("arc_easy", "lambada", "novels")
 
 
@@ -227,18 +226,21 @@ def run_audit(
             name = "verify (fresh prompts)"
             fresh = _find(after, index, plan.fresh_windows, find_options, out / "verify-fresh", progress, name)
         scores = _scores(after, forget, unseen, progress)
+        fresh_counts, new_places = np.zeros(len(regions.ids), np.int64), list[Place]()
+        if fresh is not None:
+            fresh_counts, new_places = generations_per_region(index, fresh, regions, find_options)
+        per_region = _regions_after(
+            index, regions, same, fresh_counts, scores, out, find_options, after.tokenizer.decode
+        )
         files = {
             out / "scores_after.parquet": io.parquet(scores),
-            out / "regions_after.parquet": io.parquet(
-                _regions_after(index, regions, same, fresh, scores, out, find_options, after.tokenizer.decode)
-            ),
+            out / "regions_after.parquet": io.parquet(per_region),
             **_utility(after, plan, options.task_limit, out / "utility_after.csv"),
         }
         if options.miau_neighbours:
             neighbourhood = Neighbourhood.from_table(pq.read_table(out / "neighbourhood.parquet"))
             files[out / "attack_after.csv"] = io.text(_miau(after, neighbourhood))
         io.commit(files)
-        new_places = [] if fresh is None else generations_per_region(index, fresh, regions, find_options)[1]
         folder.finish("verify", {"fresh_outside_regions": len(new_places)})
     write_report(out, folder.state, interval)
     folder.finish("report")
@@ -286,6 +288,7 @@ def _write_sets(out: Path, regions: Regions, unseen, decode) -> None:
 
 
 def _read_unseen(out: Path) -> tuple[list[str], list[np.ndarray]]:
+    """The unseen set as written (read by hand, not `read_set`: it may be empty, which the step after reports)."""
     rows = [json.loads(line) for line in (out / "unseen.jsonl").read_text(encoding="utf-8").splitlines() if line]
     return [r["id"] for r in rows], [np.asarray(r["tokens"], np.uint32) for r in rows]
 
@@ -313,12 +316,9 @@ def _miau(loaded, neighbourhood: Neighbourhood) -> str:
     return attack_metrics(neighbourhood.member, {"miau": values}).to_pandas().to_csv(index=False)
 
 
-def _regions_after(index, regions, same, fresh, scores_after, out, options, decode) -> pa.Table:
+def _regions_after(index, regions, same, fresh_counts, scores_after, out, options, decode) -> pa.Table:
     before_counts = regions.table.column("n_generations").to_numpy()
     same_counts, _ = generations_per_region(index, same, regions, options)
-    fresh_counts = np.zeros(len(regions.ids), np.int64)
-    if fresh is not None:
-        fresh_counts = generations_per_region(index, fresh, regions, options)[0]
     before_scores = pq.read_table(out / "scores_before.parquet")
     ma_before = _ma_of(before_scores, regions.ids)
     ma_after = _ma_of(scores_after, regions.ids)
