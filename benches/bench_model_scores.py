@@ -2,15 +2,16 @@
 
 The reference computes MA with one forward pass per prefix and EL_n with one
 `generate` call per prefix, one sequence at a time. memscan computes MA in one
-teacher-forced pass per batch and EL_n from batched, left-padded greedy generation
-that reuses a continuation wherever greedy decoding vouches for it.
+teacher-forced pass per batch and EL_n from greedy continuations decoded with
+continuous batching that reuse a continuation wherever greedy decoding vouches for it.
 
-The full reference for 32 sequences of 200 tokens is hours of CPU time (6 080
-generate calls), so on CPU this script times the reference on a stratified sample
-of (sequence, prefix) calls, checks that each sampled call gives exactly the tokens
-memscan used, and extrapolates the reference's total from a least-squares fit of
-call time against tokens generated. `--full-reference` runs every call instead
-(do that on a GPU). Both run in this process, on the same model and data.
+KJV passages are memorized to three levels first (`--repeats 0,2,8`: passage i is
+fine-tuned on repeats[i % 3] times), so the table gives memscan's time per sequence at
+each level of MA. The reference loop runs in full on `--reference-sequences` of them
+(spread over the levels); every continuation it generates is checked against the one
+memscan used, and its mean time per sequence gives the ratio (the loop's cost does not
+depend on what the model memorized: it generates T - p tokens for every prefix p).
+Both run in this process, on the same model and data.
 
     python benches/bench_model_scores.py [--model smollm2-135m] [--sequences 32] [--tokens 200]
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -28,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from memscan.experiment.implant import implant
 from memscan.model.forward import teacher_forced
 from memscan.model.generation import continuations_of_prefixes
 from memscan.model.loading import load_model
@@ -50,12 +53,13 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--n", type=int, default=10)
+    parser.add_argument("--repeats", default="0,2,8", help="fine-tuning passes per memorization level")
+    parser.add_argument("--implant-lr", type=float, default=1e-4)
     parser.add_argument(
-        "--sample", type=int, default=48, help="reference generate calls to time (stratified by prefix length)"
+        "--reference-sequences", type=int, default=4, help="sequences the generate loop runs on in full"
     )
-    parser.add_argument("--full-reference", action="store_true")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--batch-size", type=int, default=64, help="generation rows per batch")
+    parser.add_argument("--batch-size", type=int, default=128, help="decoding slots")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -63,72 +67,91 @@ def main() -> None:
     seqs = kjv_passages(loaded, args.sequences, args.tokens)
     n, T = args.n, args.tokens
     sync = torch.cuda.synchronize if loaded.device.type == "cuda" else (lambda: None)
+    levels = [int(r) for r in args.repeats.split(",")]
+    level_of = [i % len(levels) for i in range(len(seqs))]
+    implant(loaded, seqs, [levels[g] for g in level_of], lr=args.implant_lr)
+    loaded.model.eval()
 
-    # memscan: MA + EL_n, batched
-    sync()
-    start = time.perf_counter()
-    stats = teacher_forced(loaded, seqs, batch_size=8)
-    sync()
-    ma_seconds = time.perf_counter() - start
-    prefixes = [list(range(1, T - n + 1))] * len(seqs)  # Jang et al.: prefix lengths 1..T-n
-    found = continuations_of_prefixes(loaded, seqs, prefixes, [s.hits for s in stats], batch_size=args.batch_size)
-    el = extraction_likelihood(seqs, found.continuations, found.owner, found.prefix, n)
-    sync()
-    fast_seconds = time.perf_counter() - start
-    calls = len(seqs) * (T - n)
+    def memscan(picked: list[int]):
+        """MA + EL_n of seqs[picked], timed: (seconds, MA per sequence, EL, continuations)."""
+        sync()
+        start = time.perf_counter()
+        stats = teacher_forced(loaded, [seqs[i] for i in picked], batch_size=8)
+        prefixes = [list(range(1, T - n + 1))] * len(picked)  # Jang et al.: prefix lengths 1..T-n
+        found = continuations_of_prefixes(
+            loaded, [seqs[i] for i in picked], prefixes, [s.hits for s in stats], batch_size=args.batch_size
+        )
+        el = extraction_likelihood([seqs[i] for i in picked], found.continuations, found.owner, found.prefix, n)
+        sync()
+        return time.perf_counter() - start, stats, el, found
+
+    fast_seconds, stats, el, found = memscan(list(range(len(seqs))))
+    ma = np.array([s.memorization_accuracy for s in stats])
     print(
-        f"memscan: MA {ma_seconds:.1f} s, MA + EL_{n} {fast_seconds:.1f} s; {found.n_generated} of {calls} prefixes generated, the rest reused"
+        f"memscan: MA + EL_{n} of {len(seqs)} sequences in {fast_seconds:.1f} s; {found.n_generated} of {len(seqs) * (T - n)} prefixes generated"
     )
+    per_level = []
+    for g, repeats in enumerate(levels):
+        picked = [i for i in range(len(seqs)) if level_of[i] == g]
+        seconds, _, level_el, level_found = memscan(picked)
+        per_level.append(
+            {
+                "repeats": repeats,
+                "sequences": len(picked),
+                "mean_ma": float(ma[picked].mean()),
+                "mean_el": float(np.mean(level_el)),
+                "generated": level_found.n_generated,
+                "seconds_per_sequence": seconds / len(picked),
+            }
+        )
+        print(json.dumps(per_level[-1]))
 
-    # reference: MA by one forward per prefix, on a sample of sequences
-    ma_sample = seqs[: max(1, min(4, len(seqs)))]
+    # reference: MA by one forward per prefix
+    ma_sample = list(range(min(args.reference_sequences, len(seqs))))
     start = time.perf_counter()
     flips = 0
-    for seq, s in zip(ma_sample, stats):
-        hits, gaps = next_token_loop(loaded, seq)
-        flips += int((hits != s.hits).sum())
+    for i in ma_sample:
+        hits, _ = next_token_loop(loaded, seqs[i])
+        flips += int((hits != stats[i].hits).sum())
     ma_ref_per_seq = (time.perf_counter() - start) / len(ma_sample)
 
-    # reference: EL by one generate call per prefix
-    rng = np.random.default_rng(1)
-    if args.full_reference:
-        sample = [(i, p) for i in range(len(seqs)) for p in range(1, T - n + 1)]
-    else:
-        strata = np.array_split(np.arange(1, T - n + 1), args.sample)
-        sample = [(int(rng.integers(len(seqs))), int(rng.choice(stratum))) for stratum in strata]
+    # reference: EL by one generate call per prefix, in full, on sequences of every level
     by_key = {(int(o), int(p)): c for o, p, c in zip(found.owner, found.prefix, found.continuations)}
-    timings, mismatches = [], 0
-    for i, p in sample:
+    reference_rows, mismatches = [], 0
+    for i in ma_sample:
         sync()
         t0 = time.perf_counter()
-        reference = generate_one(loaded, seqs[i][:p], T - p)
+        for p in range(1, T - n + 1):
+            reference = generate_one(loaded, seqs[i][:p], T - p)
+            mismatches += int(reference.tolist() != by_key[(i, p)].tolist())
         sync()
-        timings.append((T - p, time.perf_counter() - t0))
-        mismatches += int(reference.tolist() != by_key[(i, p)].tolist())
-    lengths, seconds = np.array(timings).T
-    slope, intercept = np.polyfit(lengths, seconds, 1)
-    all_lengths = np.array([T - p for _ in seqs for p in range(1, T - n + 1)])
-    el_ref_total = float(seconds.sum()) if args.full_reference else float((intercept + slope * all_lengths).sum())
-    ref_total = el_ref_total + ma_ref_per_seq * len(seqs)
+        reference_rows.append({"sequence": i, "ma": float(ma[i]), "seconds": time.perf_counter() - t0})
+        print(json.dumps(reference_rows[-1]), flush=True)
+    el_ref_per_seq = float(np.mean([r["seconds"] for r in reference_rows]))
+    ref_per_seq = el_ref_per_seq + ma_ref_per_seq
+    for row in per_level:
+        row["speedup"] = ref_per_seq / row["seconds_per_sequence"]
     result = {
         "model": args.model,
         "device": str(loaded.device),
+        "threads": torch.get_num_threads(),
         "sequences": len(seqs),
         "tokens": T,
         "n": n,
+        "batch_size": args.batch_size,
         "memscan_seconds": fast_seconds,
-        "memscan_ma_seconds": ma_seconds,
         "generated": found.n_generated,
-        "prefixes": calls,
-        "reference_seconds": ref_total,
-        "reference_ma_seconds": ma_ref_per_seq * len(seqs),
-        "reference_extrapolated": not args.full_reference,
-        "reference_calls_timed": len(sample),
+        "prefixes": len(seqs) * (T - n),
+        "mean_ma": float(ma.mean()),
+        "mean_el": float(np.mean(el)),
+        "per_level": per_level,
+        "reference": reference_rows,
+        "reference_seconds_per_sequence": ref_per_seq,
+        "reference_ma_seconds_per_sequence": ma_ref_per_seq,
         "continuation_mismatches": mismatches,
         "ma_argmax_flips": flips,
-        "speedup": ref_total / fast_seconds,
-        "mean_el": float(np.mean(el)),
-        "mean_ma": float(np.mean([s.memorization_accuracy for s in stats])),
+        "speedup": ref_per_seq * len(seqs) / fast_seconds,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
     print(json.dumps(result, indent=2))
     if args.json:

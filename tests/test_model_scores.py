@@ -2,13 +2,16 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from memscan.model import slots
 from memscan.model.forward import teacher_forced
-from memscan.model.generation import continuations_of_prefixes, greedy
+from memscan.model.generation import continuations_of_prefixes, greedy, sequence_caches
 from memscan.model.memorization import MemorizationOptions, memorization_table
 from reference_model import el_loop, extraction_strength_loop, generate_one, next_token_loop
+from tiny_model import loaded, random_sequences
 
 NEAR_TIE = 1e-4
 
@@ -53,6 +56,23 @@ def test_batched_greedy_equals_one_generate_per_prompt(memorized):
         assert got.tolist() == generate_one(model, prompt, n_new).tolist()
 
 
+@pytest.mark.parametrize("in_slots", [True, False])
+def test_greedy_from_sequence_caches_equals_one_generate_per_prompt(memorized, monkeypatch, in_slots):
+    """Continuous batching (fewer slots than prompts, so slots take new prompts mid-way)
+    and the batch path both give each prompt's own `generate` output."""
+    model, sequences = memorized
+    assert slots.supported(model, 64)
+    monkeypatch.setattr(slots, "supported", lambda loaded, capacity: in_slots)
+    owners = [0, 3, 5, 5, 10, 20, 21, 4, 4, 7]
+    cuts = [1, 4, 2, 9, 6, 3, 12, 0, 15, 7]
+    lengths = [6, 9, 4, 12, 3, 7, 5, 10, 1, 8]
+    kv = sequence_caches(model, [sequences[i] for i in owners])
+    prompts = [sequences[i][:c] for i, c in zip(owners, cuts)]
+    got = greedy(model, prompts, lengths, batch_size=3, caches=kv)
+    for prompt, n_new, tokens in zip(prompts, lengths, got):
+        assert tokens.tolist() == generate_one(model, prompt, n_new).tolist()
+
+
 def test_extraction_likelihood_equals_the_per_prefix_loop(memorized):
     model, sequences = memorized
     picked = [sequences[i][:18] for i in (0, 3, 5, 10, 20)]
@@ -92,3 +112,58 @@ def test_k_extraction_scores_the_continuation_of_the_first_k_tokens(memorized):
         assert row["common_prefix"] == next(
             (i for i, (a, b) in enumerate(zip(generated, seq[8:])) if a != b), len(generated)
         )
+
+
+def _other_architecture(kind: str):
+    """Tiny random models whose caches have sliding-window layers (window 32 tokens)."""
+    torch.manual_seed(0)
+    if kind == "gpt_neo":
+        from transformers import GPTNeoConfig, GPTNeoForCausalLM
+
+        config = GPTNeoConfig(
+            vocab_size=64,
+            hidden_size=32,
+            num_layers=2,
+            num_heads=4,
+            window_size=32,
+            attention_types=[[["global", "local"], 1]],
+            max_position_embeddings=128,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+        return GPTNeoForCausalLM(config).eval()
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        sliding_window=32,
+        max_position_embeddings=128,
+        layer_types=["sliding_attention", "full_attention"],
+        pad_token_id=1,
+        bos_token_id=2,
+        eos_token_id=0,
+    )
+    return Gemma3ForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("kind", ["gpt_neo", "gemma3"])
+@pytest.mark.parametrize("total", [30, 40])
+def test_greedy_from_caches_on_sliding_window_models(kind, total):
+    """Rows that fit the window go through the slots, longer ones through the batch
+    path; both equal one `generate` per prompt."""
+    model = loaded(_other_architecture(kind))
+    assert slots.supported(model, total) == (total <= 32)
+    sequences = random_sequences(4, total, seed=3)
+    kv = sequence_caches(model, sequences)
+    cuts = [1, 5, 11, 20]
+    prompts = [s[:c] for s, c in zip(sequences, cuts)]
+    lengths = [total - c for c in cuts]
+    got = greedy(model, prompts, lengths, batch_size=2, caches=kv)
+    for prompt, n_new, tokens in zip(prompts, lengths, got):
+        assert tokens.tolist() == generate_one(model, prompt, n_new).tolist()

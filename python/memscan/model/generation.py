@@ -10,6 +10,7 @@ memorized sequence most prefixes come for free.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -17,6 +18,7 @@ from typing import cast
 import numpy as np
 import torch
 
+from memscan.model import slots
 from memscan.model.forward import batches_by_length, pad_id, padded
 from memscan.model.loading import LoadedModel
 from memscan.scan.ragged import TokenSequence
@@ -42,20 +44,62 @@ def sequence_caches(loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_
     return cast(list[KV], caches)  # every index was filled
 
 
-def _prefilled(loaded: LoadedModel, kvs: list[KV], lengths: list[int], width: int):
+def _prefilled(loaded: LoadedModel, kvs: list[KV], lengths: list[int], width: int, capacity: int):
     """A cache holding the first length - 1 tokens of each row, right-aligned to width - 1
-    (left padding, masked), so that generation feeds only each prompt's last token."""
+    (left padding, masked), so that generation feeds only each prompt's last token.
+    Full-attention layers get room for `capacity` tokens in all (see `_in_place_layer_class`)."""
     from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
 
     cache = DynamicCache(config=loaded.model.config)
     for layer in range(len(kvs[0])):
-        keys = kvs[0][layer][0].new_zeros((len(kvs), kvs[0][layer][0].shape[0], width - 1, kvs[0][layer][0].shape[2]))
+        like = kvs[0][layer][0]
+        in_place = layer < len(cache.layers) and type(cache.layers[layer]) is DynamicLayer
+        room = capacity if in_place else width - 1
+        keys = like.new_zeros((len(kvs), like.shape[0], room, like.shape[2]))
         values = torch.zeros_like(keys)
         for j, (kv, length) in enumerate(zip(kvs, lengths)):
             keys[j, :, width - length : width - 1] = kv[layer][0][:, : length - 1]
             values[j, :, width - length : width - 1] = kv[layer][1][:, : length - 1]
-        cache.update(keys, values, layer)
+        if in_place:
+            cache.layers[layer] = _in_place_layer_class()(keys, values, width - 1)
+        else:
+            cache.update(keys, values, layer)
     return cache
+
+
+@functools.cache
+def _in_place_layer_class():
+    from transformers.cache_utils import DynamicLayer
+
+    class InPlaceLayer(DynamicLayer):
+        """A full-attention cache layer that writes each step's keys and values into
+        buffers allocated once per batch. DynamicLayer concatenates instead, copying the
+        whole cache at every step: a fifth of decoding time on a CPU (benches/README.md)."""
+
+        def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
+            super().__init__()
+            self.device, self.is_initialized = keys.device, True
+            self.buffers, self.length = (keys, values), length
+            self._view()
+
+        def _view(self) -> None:
+            self.keys, self.values = (b[:, :, : self.length] for b in self.buffers)
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            end = self.length + key_states.shape[-2]
+            for buffer, states in zip(self.buffers, (key_states, value_states)):
+                buffer[:, :, self.length : end] = states
+            self.length = end
+            self._view()
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            keys, values = self.buffers
+            self.buffers = (keys[indices], values[indices])
+            self._view()
+
+    return InPlaceLayer
 
 
 Choose = Callable[[torch.Tensor], torch.Tensor]  # next-token logits [rows, vocab] -> token per row
@@ -111,6 +155,11 @@ def _generate(
 ) -> list[np.ndarray]:
     context, pad = loaded.context, pad_id(loaded)
     rows = [context + ([int(t) for t in p] if len(p) else ([] if context else [loaded.start_token])) for p in prompts]
+    capacity = max((len(r) + n for r, n in zip(rows, n_new)), default=0)
+    if caches is not None and not slots.windows_hold(loaded.model.config, capacity):
+        caches = None  # a sliding-window layer would drop part of a prefilled cache: prefill as `generate` does
+    if caches is not None and slots.supported(loaded, capacity):
+        return slots.decode_in_slots(loaded, rows, n_new, caches, batch_size, choose, progress)
     # longest generations first, and prompts of similar length together
     order = sorted((i for i in range(len(rows)) if n_new[i] > 0), key=lambda i: (-n_new[i], len(rows[i]), i))
     out = [np.zeros(0, np.uint32) if n <= 0 else None for n in n_new]
@@ -120,7 +169,9 @@ def _generate(
         width = ids.shape[1]
         cache = None
         if caches is not None and width > 1 and all(len(prompts[i]) or context for i in batch):
-            cache = _prefilled(loaded, [caches[i] for i in batch], [len(rows[i]) for i in batch], width)
+            lengths = [len(rows[i]) for i in batch]
+            capacity = width - 1 + max(n_new[i] for i in batch)
+            cache = _prefilled(loaded, [caches[i] for i in batch], lengths, width, capacity)
         with loaded.autocast():
             generated = _decode(loaded.model, ids, mask, cache, [n_new[i] for i in batch], choose)
         for i, tokens in zip(batch, generated):

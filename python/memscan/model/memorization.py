@@ -29,7 +29,7 @@ class MemorizationOptions:
     n: int = 10  # EL_n's n; 0 skips EL
     k: int = 32  # prompt length of k-extractability; 0 skips it
     batch_size: int = 8  # teacher-forced rows per forward pass
-    generation_batch_size: int = 64  # rows per generation batch (measured: benches/README.md)
+    generation_batch_size: int = 128  # decoding slots (measured: benches/README.md)
     corpus_k: int = 32  # span length that counts as a corpus match
 
 
