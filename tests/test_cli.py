@@ -40,6 +40,39 @@ def test_score_against_index_finds_the_verbatim_passage(kjv_index, generations, 
     assert "2 sequences" in result.stdout
 
 
+def test_score_streams_in_parts_and_writes_nothing_when_a_part_fails(kjv_index, tmp_path, monkeypatch):
+    """Parts of one sequence give the table and JSONL of one part; a failure in a later
+    part leaves neither output nor a temporary behind."""
+    from memscan.cli import score as score_command
+
+    gens = tmp_path / "many.jsonl"
+    texts = [GENESIS, "Suffix arrays make corpus search cheap.", GENESIS[40:], "nothing from the corpus here at all"]
+    gens.write_text("".join(json.dumps({"id": f"g{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    whole, parts = tmp_path / "whole.parquet", tmp_path / "parts.parquet"
+    assert memscan("score", gens, "--index", kjv_index, "-o", whole, "--jsonl").returncode == 0
+    monkeypatch.setattr(score_command, "SCAN_CHUNK", 1)
+    result = memscan("score", gens, "--index", kjv_index, "-o", parts, "--jsonl")
+    assert result.returncode == 0, result.stderr
+    assert pq.read_table(parts).to_pylist() == pq.read_table(whole).to_pylist()
+    assert parts.with_suffix(".jsonl").read_text() == whole.with_suffix(".jsonl").read_text()
+    assert "4 sequences" in result.stdout and pq.ParquetFile(parts).num_row_groups == 4
+
+    calls = []
+
+    def fails_on_the_third_part(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    real = score_command.scan_against_index
+    monkeypatch.setattr(score_command, "scan_against_index", fails_on_the_third_part)
+    failed = tmp_path / "failed.parquet"
+    fails_cleanly(memscan("score", gens, "--index", kjv_index, "-o", failed, "--jsonl"), "No space left on device")
+    assert not failed.exists() and not failed.with_suffix(".jsonl").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_score_pairs(tmp_path):
     gens, refs = tmp_path / "g.jsonl", tmp_path / "r.jsonl"
     gens.write_text(

@@ -116,3 +116,22 @@ def test_packed_input_equals_list_input():
     as_list = scores.extraction_likelihood(x, [[2, 3, 4, 5], [3, 4, 5]], [0, 0], [1, 2], 2)
     gens = Packed.from_padded(np.array([[2, 3, 4, 5], [3, 4, 5, 0]]), [4, 3])
     assert scores.extraction_likelihood(x, gens, [0, 0], [1, 2], 2).tolist() == as_list.tolist()
+
+
+@given(st.lists(st.lists(token, max_size=12), max_size=8), st.integers(0, 3))
+def test_packing_a_list_of_arrays_equals_numpy_concatenate(lists, odd_one):
+    """The Rust packer for lists of uint32 arrays, and the Python fallback for any other item."""
+    from memscan.scan.ragged import pack
+
+    arrays = [np.asarray(s, dtype=np.uint32) for s in lists]
+    want_tokens = np.concatenate(arrays) if arrays else np.zeros(0, np.uint32)
+    want_offsets = np.cumsum([0] + [len(s) for s in lists]).astype(np.uint64)
+    mixed = list(arrays)
+    if mixed:
+        i = odd_one % len(mixed)
+        mixed[i] = [int(t) for t in mixed[i]] if odd_one % 2 else mixed[i].astype(np.int64)
+    strided = [np.repeat(a, 2)[::2] for a in arrays]  # not contiguous
+    for batch in (arrays, mixed, strided):
+        tokens, offsets = pack(batch)
+        assert tokens.dtype == np.uint32 and offsets.dtype == np.uint64
+        assert tokens.tolist() == want_tokens.tolist() and offsets.tolist() == want_offsets.tolist()

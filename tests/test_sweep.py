@@ -128,7 +128,8 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
     [
         ("models = ['smollm2-135m']\nepochs = 3\n", "unknown key 'epochs'"),
         ("methods = ['none', 'rmu']\n", "unknown method 'rmu'"),
-        ("methods = ['none', 'gd']\n", "gd needs a retain set"),
+        ("methods = ['none', 'gd']\n", "gd steps on a retain set too: set retain_file"),
+        ("methods = ['none', 'gd']\nretain_file = 'nowhere.csv'\n", "nowhere.csv: no such file"),
         ("forget_sizes = [8, 0]\n", "forget-set size 0 is impossible"),
         ("unseen_size = 5\n", "unseen_size 5 is below the 20"),
         ("forget_sizes = 8\n", "'forget_sizes' must be a non-empty list"),
@@ -242,6 +243,38 @@ def test_without_implanting_the_forget_sets_come_from_the_papers_files(workspace
     assert "Nothing is implanted" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
+def test_retain_methods_step_on_a_retain_set_drawn_outside_the_groups_sets(workspace, task_file, tmp_path):
+    from memscan.experiment.sets import retain_passages
+    from tiny_model import as_text, loaded, random_sequences, tiny_model
+
+    forget_files, unseen_file = papers_files(workspace, tmp_path)
+    retain_file = tmp_path / "retain.csv"
+    unseen_rows = (tmp_path / "pile.csv").read_text().splitlines()[1:3]  # two that are also unseen sequences
+    fresh = [f"r{i},pile,{as_text(s)}" for i, s in enumerate(random_sequences(6, 20, seed=9))]
+    retain_file.write_text("\n".join(["doc_id,corpus,text", *unseen_rows, *fresh]) + "\n")
+    natural = {"implant": False, "forget_files": forget_files, "unseen_file": unseen_file, "id_field": "doc_id"}
+    config = tiny_grid(
+        workspace, task_file, methods=["gd", "ga_mismatch"], retain_file=str(retain_file), retain_size=4, **natural
+    )
+    assert config.shared() == tiny_grid(workspace, task_file, **natural).shared()  # folders made before resume
+    run_sweep(config, tmp_path / "sweep")
+    record = json.loads(cell_path(tmp_path / "sweep", config.models[0], 4, 0, "gd").read_text())
+    assert record["retain"] == {"file": str(retain_file), "size": 4}
+    results = pq.read_table(tmp_path / "sweep" / "results.parquet").to_pylist()
+    assert [r["method"] for r in results] == ["gd", "ga_mismatch"] and all(r["updates"] > 0 for r in results)
+
+    from memscan.experiment.sets import PassageSets
+
+    model = loaded(tiny_model())
+    unseen = [np.asarray(model.encode([row.split(",")[2]])[0][:16], np.uint32) for row in unseen_rows]
+    sets = PassageSets(([], []), (["u"], unseen[:1]), (["h"], unseen[1:]))
+    drawn = retain_passages(model, retain_file, sets, 6, 16, seed=0, id_field="doc_id")
+    assert len(drawn) == 6 and not {d.tobytes() for d in drawn} & {u.tobytes() for u in unseen}
+    with pytest.raises(UserError, match="but the retain set needs 7"):
+        retain_passages(model, retain_file, sets, 7, 16, seed=0, id_field="doc_id")
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [
@@ -272,6 +305,7 @@ def test_the_committed_natural_grids_are_valid_configs(name, workspace, tmp_path
     for size in sizes:
         for seed in raw["seeds"]:
             (tmp_path / f"lm_extraction_{size}_{seed}.csv").write_text((tmp_path / "lm_extraction_4_0.csv").read_text())
-    config = config_from_dict({**raw, "forget_files": forget_files, "unseen_file": unseen_file})
+    paths = {"forget_files": forget_files, "unseen_file": unseen_file, "retain_file": unseen_file}
+    config = config_from_dict({**raw, **paths})
     assert not config.implant and config.tokens == 200 and config.id_field == "doc_id"
     assert any(t.startswith("pubmedqa=") for t in config.tasks)

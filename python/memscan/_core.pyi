@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 __all__ = [
     "IndexCorruptError",
+    "pack_arrays",
     "pair_scores",
     "ngram_overlap",
     "extraction_likelihood",
@@ -83,6 +84,7 @@ class MatchingStatistics:
     def coverage(self, k: int) -> _F64: ...
     def spans(self, k: int) -> Spans: ...
 
+def pack_arrays(seqs: list[np.ndarray]) -> tuple[_U32, _U64] | None: ...
 def pair_scores(
     gen_tokens: _U32, gen_offsets: _U64, ref_tokens: _U32, ref_offsets: _U64, threads: int | None = None
 ) -> PairScores: ...

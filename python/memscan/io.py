@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,27 +42,37 @@ def _overlap(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
-def commit(files: dict[Path, Writer]) -> None:
-    """Write each file to a temporary beside it, then rename them all into place: an
-    interruption or a failure before the renames leaves none of them and no temporary."""
-    written: list[tuple[str, Path]] = []
+@contextmanager
+def staged(paths: Sequence[Path]) -> Iterator[list[str]]:
+    """Temporary files beside `paths` for a block to write (e.g. streamed, part by part),
+    renamed into place together when it ends without error and removed otherwise."""
+    temps: list[str] = []
     try:
-        for path, write in files.items():
+        for path in paths:
             try:
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             except OSError as e:
                 raise UserError(f"cannot write {path}: {e.strerror}") from None
             os.close(fd)
-            written.append((tmp, path))
-            try:
-                write(tmp)
-            except OSError as e:
-                raise UserError(f"cannot write {path}: {e.strerror or e}") from None
-        for tmp, path in written:
+            temps.append(tmp)
+        try:
+            yield temps
+        except OSError as e:
+            raise UserError(f"cannot write {', '.join(map(str, paths))}: {e.strerror or e}") from None
+        for tmp, path in zip(temps, paths):
             os.replace(tmp, path)
     finally:
-        for tmp, _ in written:
+        for tmp in temps:
             Path(tmp).unlink(missing_ok=True)
+
+
+def commit(files: dict[Path, Writer]) -> None:
+    """Write each file to a temporary beside it, then rename them all into place: an
+    interruption or a failure before the renames leaves none of them and no temporary."""
+    paths = list(files)
+    with staged(paths) as temps:
+        for tmp, path in zip(temps, paths):
+            files[path](tmp)
 
 
 def parquet(table: pa.Table) -> Writer:
@@ -70,10 +82,15 @@ def parquet(table: pa.Table) -> Writer:
 def jsonl(table: pa.Table) -> Writer:
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as f:
-            for row in table.to_pylist():
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            append_jsonl(table, f)
 
     return write
+
+
+def append_jsonl(table: pa.Table, file: TextIO) -> None:
+    """One JSON object per row of `table`, appended to an open text file."""
+    for row in table.to_pylist():
+        file.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def text(content: str) -> Writer:

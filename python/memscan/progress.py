@@ -13,12 +13,12 @@ SHOW_AFTER_S = 1.0
 
 
 @contextmanager
-def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], object]]]:
+def progress_bars() -> Iterator[Callable[[str, int | None], Callable[[int], object]]]:
     """A factory of progress bars, `open(name, total) -> update`; every bar it opened
-    is closed when the block ends. Use it for every progress bar."""
+    is closed when the block ends (total None: not known in advance). Use it for every progress bar."""
     bars: list[tqdm] = []
 
-    def open_bar(name: str, total: int) -> Callable[[int], object]:
+    def open_bar(name: str, total: int | None) -> Callable[[int], object]:
         bar = tqdm(total=total, desc=name, unit=" seq", file=sys.stderr, leave=False, delay=SHOW_AFTER_S)
         bars.append(bar)
         return bar.update

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from pathlib import Path
 
 import click
+import pyarrow.parquet as pq
 
 from memscan import io
 from memscan.cli import options
@@ -13,8 +16,10 @@ from memscan.progress import progress_bars
 from memscan.scan.index import CorpusIndex
 from memscan.scan.matches import scan_against_index, scan_pairs
 from memscan.scan.pipeline import check_inputs, records_of, tokenize
-from memscan.scan.summary import index_summary, pairs_summary
+from memscan.scan.summary import IndexSummary, pairs_summary
 from memscan.scan.tokenizer import DEFAULT_TOKENIZER, load_tokenizer
+
+SCAN_CHUNK = 8192  # sequences per streamed part of an index scan
 
 
 @click.command()
@@ -61,11 +66,12 @@ def score(
         idx = CorpusIndex.open(index_dir)
         tok = load_tokenizer(tokenizer or (idx.tokenizer or {}).get("name") or DEFAULT_TOKENIZER)
         idx.check_tokenizer(tok.identity())
-        ids, seqs = _read_sequences(input_path, tok, text_field, id_field, max_tokens)
-        click.echo(f"scanning {len(seqs)} sequences against {idx.n_tokens} indexed tokens…", err=True)
-        with progress_bars() as progress:
-            table = scan_against_index(idx, ids, seqs, k=k, threads=threads, progress=progress("scanning", len(seqs)))
-        summary = index_summary(table, k)
+        chunks = _sequence_chunks(input_path, tok, text_field, id_field, max_tokens)
+        first = next(chunks, None)  # an empty input is refused before anything is written
+        if first is None:
+            raise UserError(f"{input_path}: holds no sequences")
+        click.echo(f"scanning {input_path} against {idx.n_tokens} indexed tokens…", err=True)
+        summary = _scan_streamed(idx, itertools.chain([first], chunks), outputs, k, threads).text()
     else:
         tok = load_tokenizer(tokenizer or DEFAULT_TOKENIZER)
         ids, gens = _read_sequences(input_path, tok, text_field, id_field, max_tokens)
@@ -75,23 +81,53 @@ def score(
                 ids, gens, _align(ids, ref_ids, refs), n=n, threads=threads, progress=progress("scoring", len(ids))
             )
         summary = pairs_summary(table)
-
-    io.commit(dict(zip(outputs, [io.parquet(table), io.jsonl(table)])))
+        io.commit(dict(zip(outputs, [io.parquet(table), io.jsonl(table)])))
     click.echo(summary)
     click.echo(f"\nwrote {' and '.join(map(str, outputs))}")
 
 
+def _scan_streamed(idx, chunks, outputs: list[Path], k: int, threads) -> IndexSummary:
+    """Scan part by part, each part's rows appended to the outputs (written through
+    temporaries, renamed into place at the end): memory stays that of one part."""
+    summary = IndexSummary(k)
+    with io.staged(outputs) as temps, progress_bars() as progress:
+        update = progress("scanning", None)
+        parquet: pq.ParquetWriter | None = None
+        with contextlib.ExitStack() as stack:
+            json_lines = stack.enter_context(open(temps[1], "w", encoding="utf-8")) if len(temps) > 1 else None
+            for ids, seqs in chunks:
+                table = scan_against_index(idx, ids, seqs, k=k, threads=threads, progress=update)
+                if parquet is None:
+                    parquet = stack.enter_context(pq.ParquetWriter(temps[0], table.schema))
+                parquet.write_table(table)
+                if json_lines:
+                    io.append_jsonl(table, json_lines)
+                summary.add(table)
+    return summary
+
+
+def _sequence_chunks(path, tok, text_field, id_field, max_tokens):
+    """(ids, token arrays) of the input's records, SCAN_CHUNK at a time, read as needed."""
+    size = SCAN_CHUNK
+    ids: list[str] = []
+    sequences: list = []
+    for record, tokens in tokenize(records_of([path], text_field, id_field), tok, max_tokens=max_tokens):
+        ids.append(record.id)
+        sequences.append(tokens)
+        if len(ids) == size:
+            yield ids, sequences
+            ids, sequences = [], []
+    if ids:
+        yield ids, sequences
+
+
 def _read_sequences(path, tok, text_field, id_field, max_tokens):
-    records = list(records_of([path], text_field, id_field))
-    if not records:
-        raise UserError(f"{path}: holds no sequences")
     ids, sequences = [], []
-    with progress_bars() as progress:
-        update = progress("tokenizing", len(records))
-        for record, tokens in tokenize(records, tok, max_tokens=max_tokens):
-            ids.append(record.id)
-            sequences.append(tokens)
-            update(1)
+    for chunk_ids, chunk in _sequence_chunks(path, tok, text_field, id_field, max_tokens):
+        ids.extend(chunk_ids)
+        sequences.extend(chunk)
+    if not ids:
+        raise UserError(f"{path}: holds no sequences")
     return ids, sequences
 
 

@@ -109,3 +109,30 @@ def file_passages(
     check_disjoint(forget, unseen)
     check_disjoint(forget, heldout, "held-out")
     return PassageSets(forget, unseen, heldout)
+
+
+def retain_passages(
+    loaded: LoadedModel,
+    path: Path,
+    sets: PassageSets,
+    count: int,
+    tokens: int,
+    seed: int,
+    text_field: str = "text",
+    id_field: str = "id",
+    min_tokens: int = 2,
+) -> list[np.ndarray]:
+    """A seeded draw of `count` sequences of `path` (each cut to its first `tokens`
+    tokens) that equal none of the forget, unseen and held-out sequences: the retain set
+    of the methods that step on one, disjoint from what is forgotten or measured."""
+    from memscan.model.sequences import encode_set, read_set
+
+    _, sequences = encode_set(read_set(path, text_field, id_field), loaded, tokens)
+    taken = {s.tobytes() for labelled in (sets.forget, sets.unseen, sets.heldout) for s in labelled[1]}
+    pool = [s for s in sequences if len(s) >= min_tokens and s.tobytes() not in taken]
+    if len(pool) < count:
+        raise UserError(
+            f"{path}: {len(pool)} sequences of at least {min_tokens} tokens outside the forget, unseen and "
+            f"held-out sets, but the retain set needs {count}"
+        )
+    return [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))[:count]]

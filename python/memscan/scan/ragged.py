@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from memscan import _core
 from memscan.errors import UserError
 
 MAX_TOKEN_ID = 2**32 - 1
@@ -54,6 +55,10 @@ def pack(seqs: Sequence | Packed) -> tuple[np.ndarray, np.ndarray]:
     """(tokens, offsets): sequence i is tokens[offsets[i]:offsets[i + 1]]."""
     if isinstance(seqs, Packed):
         return as_tokens(seqs.tokens), np.ascontiguousarray(seqs.offsets, dtype=np.uint64)
+    if isinstance(seqs, list):
+        packed = _core.pack_arrays(seqs)  # None unless every item is a contiguous 1-D uint32 array
+        if packed is not None:
+            return packed
     arrays = [s if isinstance(s, np.ndarray) and s.dtype == np.uint32 and s.ndim == 1 else as_tokens(s) for s in seqs]
     offsets = np.zeros(len(arrays) + 1, dtype=np.uint64)
     np.cumsum([a.size for a in arrays], out=offsets[1:])

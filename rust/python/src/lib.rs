@@ -12,6 +12,7 @@ use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 
 create_exception!(
     _core,
@@ -30,7 +31,8 @@ fn py_err(e: Error) -> PyErr {
 
 type Tokens<'py> = PyReadonlyArray1<'py, u32>;
 /// Two aligned arrays handed back together (e.g. documents and offsets).
-type ArrayPair<'py, A, B> = PyResult<(Bound<'py, PyArray1<A>>, Bound<'py, PyArray1<B>>)>;
+type ArrayPairValue<'py, A, B> = (Bound<'py, PyArray1<A>>, Bound<'py, PyArray1<B>>);
+type ArrayPair<'py, A, B> = PyResult<ArrayPairValue<'py, A, B>>;
 type Offsets<'py> = PyReadonlyArray1<'py, u64>;
 
 fn slice<'a, T: numpy::Element>(array: &'a PyReadonlyArray1<'_, T>, what: &str) -> PyResult<&'a [T]> {
@@ -74,6 +76,24 @@ struct PairScores {
     rouge_l_recall: Py<PyArray1<f64>>,
     #[pyo3(get)]
     approximate_match: Py<PyArray1<bool>>,
+}
+
+/// (tokens, offsets) of a list of 1-D contiguous `uint32` arrays, or None when an item
+/// is anything else (the caller then packs in Python). For thousands of short arrays
+/// this costs a fraction of numpy's `concatenate` plus a `cumsum` over their sizes.
+#[pyfunction]
+fn pack_arrays<'py>(py: Python<'py>, seqs: &Bound<'py, PyList>) -> PyResult<Option<ArrayPairValue<'py, u32, u64>>> {
+    let mut tokens: Vec<u32> = Vec::new();
+    let mut offsets: Vec<u64> = Vec::with_capacity(seqs.len() + 1);
+    offsets.push(0);
+    for item in seqs.iter() {
+        let Ok(array) = item.cast::<PyArray1<u32>>() else { return Ok(None) };
+        let Ok(view) = array.try_readonly() else { return Ok(None) };
+        let Ok(values) = view.as_slice() else { return Ok(None) };
+        tokens.extend_from_slice(values);
+        offsets.push(tokens.len() as u64);
+    }
+    Ok(Some((tokens.into_pyarray(py), offsets.into_pyarray(py))))
 }
 
 #[pyfunction]
@@ -370,6 +390,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // IndexCorruptError), so the default hook's report on stderr would only repeat it.
     std::panic::set_hook(Box::new(|_| {}));
     m.add("IndexCorruptError", m.py().get_type::<IndexCorruptError>())?;
+    m.add_function(wrap_pyfunction!(pack_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(pair_scores, m)?)?;
     m.add_function(wrap_pyfunction!(ngram_overlap, m)?)?;
     m.add_function(wrap_pyfunction!(extraction_likelihood, m)?)?;

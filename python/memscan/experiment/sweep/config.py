@@ -20,6 +20,7 @@ else:
 
 NONE = "none"  # the implanted model, not unlearned: every group's baseline
 GRID_KEYS = ("models", "forget_sizes", "seeds", "methods")
+CELL_KEYS = ("device", "preset", "retain_file", "retain_size")  # not shared by every cell (see `shared`)
 # The implant's AdamW rate per built-in model: one rate does not fit both (the measurement
 # is in docs/results/README.md, "Choosing the implant rate").
 BUILTIN_IMPLANT_LR = {"smollm2-135m": 1e-4, "gemma3-270m": 1e-5}
@@ -53,13 +54,18 @@ class SweepConfig:
     unseen_file: str = ""  # unseen and held-out sequences, e.g. the papers' pile.csv
     text_field: str = "text"
     id_field: str = "id"  # the papers' files: doc_id
+    # the retain set of GA+Mismatch and gradient difference: a seeded draw of retain_size
+    # sequences from this file that are in none of a group's forget, unseen or held-out sets
+    # (recorded in those cells only, so adding them to a grid keeps its folder resumable)
+    retain_file: str = ""
+    retain_size: int = 32
 
     def forget_file(self, size: int, seed: int) -> Path:
         return Path(self.forget_files.format(size=size, seed=seed))
 
     def shared(self) -> dict:
         """The settings every cell depends on: a sweep folder resumes only under the same ones."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in (*GRID_KEYS, "device", "preset")}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in (*GRID_KEYS, *CELL_KEYS)}
 
     def implant_lr_for(self, model: str) -> float:
         return self.implant_lr[model] if isinstance(self.implant_lr, dict) else self.implant_lr
@@ -108,7 +114,7 @@ def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
             value = tuple(value)
         elif key == "task_limit" and value == 0:
             value = None  # TOML has no null: 0 means every item
-        elif key in ("device", "preset", "forget_files", "unseen_file", "text_field", "id_field"):
+        elif key in ("device", "preset", "forget_files", "unseen_file", "text_field", "id_field", "retain_file"):
             if not isinstance(value, str):
                 raise UserError(f"{where}: {key!r} must be a string")
         elif key == "implant":
@@ -150,14 +156,16 @@ def check_cells(config: SweepConfig, where: str) -> None:
     for method in config.methods:
         if method not in (NONE, *METHODS):
             raise UserError(f"{where}: unknown method {method!r} (known: {NONE}, {', '.join(METHODS)})")
-        if method in RETAIN_METHODS:
-            raise UserError(f"{where}: {method} needs a retain set, which sweeps do not provide yet")
+        if method in RETAIN_METHODS and not config.retain_file:
+            raise UserError(f"{where}: {method} steps on a retain set too: set retain_file (text the model must keep)")
+    if config.retain_file and not Path(config.retain_file).is_file():
+        raise UserError(f"{where}: {config.retain_file}: no such file")
     for size in config.forget_sizes:
         if size < 1:
             raise UserError(f"{where}: forget-set size {size} is impossible (at least 1)")
     if config.unseen_size < MIN_UNSEEN:
         raise UserError(f"{where}: unseen_size {config.unseen_size} is below the {MIN_UNSEEN} the interval needs")
-    for key in ("tokens", "heldout_size", "max_epochs"):
+    for key in ("tokens", "heldout_size", "max_epochs", "retain_size"):
         if getattr(config, key) < 1:
             raise UserError(f"{where}: {key} must be at least 1")
     if config.k >= config.tokens:

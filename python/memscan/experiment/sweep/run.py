@@ -29,11 +29,12 @@ from memscan.errors import UserError
 from memscan.eval import EvalOptions, Task, UtilityResult, evaluate_tasks, resolve_tasks
 from memscan.experiment.evaluate import EvaluationSettings, ModelEvaluation, evaluate_model, neighbourhood_of
 from memscan.experiment.implant import ImplantedPassages, implant_passages, pretrained_passages
-from memscan.experiment.sets import PassageSizes, check_passages, file_passages
+from memscan.experiment.sets import PassageSizes, check_passages, file_passages, retain_passages
 from memscan.experiment.sweep.config import NONE, SweepConfig
 from memscan.model.loading import LoadedModel, check_model_spec, load_model, load_tokenizer
 from memscan.model.weights import cpu_copy, load_weights
 from memscan.unlearn import Targets, UnlearnConfig, Unlearning, UnlearnState
+from memscan.unlearn.config import RETAIN_METHODS
 
 SETTINGS_FILE = "sweep.json"
 
@@ -122,9 +123,10 @@ class CellResult:
             "cell_seconds": self.cell_seconds,
         }
 
-    def record(self, implanted: ImplantedPassages, commit: str) -> dict:
+    def record(self, implanted: ImplantedPassages, commit: str, retain: dict | None = None) -> dict:
         return {
             "cell": self.cell(),
+            **({"retain": retain} if retain else {}),
             "code_commit": commit,
             "interval": implanted.interval.to_dict(),
             "repeats": implanted.repeats,
@@ -164,13 +166,18 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                 done = "implanted" if config.implant else "read from files"
                 say(f"{model}, forget {size}, seed {seed}: {done}; interval [{interval.lo:.3f}, {interval.hi:.3f}]")
                 neighbourhood = neighbourhood_of(loaded, implanted.sets, _evaluation(config, seed))
+                retain = _retain_set(loaded, config, seed, implanted) if set(methods) & set(RETAIN_METHODS) else None
                 implanted_weights = cpu_copy(loaded.model)
                 for method in methods:
                     load_weights(loaded.model, implanted_weights)
-                    result = _run_cell(loaded, group, method, (implanted, neighbourhood), config, (tasks, harness))
+                    experiment = (implanted, neighbourhood, retain)
+                    result = _run_cell(loaded, group, method, experiment, config, (tasks, harness))
                     path = cell_path(out, model, size, seed, method)
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    io.write_text(json.dumps(result.record(implanted, commit), indent=1), path)
+                    used = (
+                        {"file": config.retain_file, "size": config.retain_size} if method in RETAIN_METHODS else None
+                    )
+                    io.write_text(json.dumps(result.record(implanted, commit, used), indent=1), path)
                     row, cell = result.evaluation.row, result.cell()
                     say(
                         f"  {method}: {row['above']} above / {row['below']} below, MIAU AUC {row['miau_auc']:.2f}, utility {cell['utility_mean']:.3f}, {cell['cell_seconds']:.0f} s"
@@ -194,6 +201,21 @@ def _group_sets(loaded: LoadedModel, config: SweepConfig, model: str, size: int,
     return pretrained_passages(loaded, sets, config.fixed_interval)
 
 
+def _retain_set(loaded: LoadedModel, config: SweepConfig, seed: int, implanted: ImplantedPassages):
+    path = Path(config.retain_file)
+    return retain_passages(
+        loaded,
+        path,
+        implanted.sets,
+        config.retain_size,
+        config.tokens,
+        seed,
+        config.text_field,
+        config.id_field,
+        config.k + 1,
+    )
+
+
 def _sizes(config: SweepConfig, forget_size: int) -> PassageSizes:
     return PassageSizes(config.tokens, forget_size, config.unseen_size, config.heldout_size)
 
@@ -206,17 +228,19 @@ def _run_cell(
     loaded: LoadedModel,
     group: Group,
     method: str,
-    experiment: tuple[ImplantedPassages, Neighbourhood],
+    experiment: tuple[ImplantedPassages, Neighbourhood, list[np.ndarray] | None],
     config: SweepConfig,
     tasks: tuple[list[Task], list[str]],
 ) -> CellResult:
     """Unlearn with `method` from the implanted weights (none: keep them), then evaluate."""
-    implanted, neighbourhood = experiment
+    implanted, neighbourhood, retain = experiment
     t0 = time.perf_counter()
     state = None
     if method != NONE:
         unlearn_config = UnlearnConfig(method, max_epochs=config.max_epochs, seed=group.seed)
-        state = Unlearning(loaded, implanted.sets.forget[1], Targets(implanted.interval), unlearn_config).run()
+        targets = Targets(implanted.interval)
+        uses = retain if unlearn_config.uses_retain else None
+        state = Unlearning(loaded, implanted.sets.forget[1], targets, unlearn_config, retain=uses).run()
     unlearn_seconds = time.perf_counter() - t0
     settings = _evaluation(config, group.seed)
     evaluation = evaluate_model(loaded, implanted.sets, implanted.interval, settings, method, neighbourhood)
