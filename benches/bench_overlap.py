@@ -33,7 +33,7 @@ def workload():
     seqs = [stream[i * T : (i + 1) * T].tolist() for i in range(SEQUENCES)]
     gens, owner, prefix = [], [], []
     for s, x in enumerate(seqs):
-        for p in range(T - N):
+        for p in range(1, T - N + 1):  # Jang et al.: prefixes 1..T-n
             g = list(x[p:])
             if s % 2:
                 g[::5] = [t + 1 for t in g[::5]]
