@@ -123,9 +123,12 @@ def _sequence_chunks(path, tok, text_field, id_field, max_tokens):
 
 def _read_sequences(path, tok, text_field, id_field, max_tokens):
     ids, sequences = [], []
-    for chunk_ids, chunk in _sequence_chunks(path, tok, text_field, id_field, max_tokens):
-        ids.extend(chunk_ids)
-        sequences.extend(chunk)
+    with progress_bars() as progress:
+        update = progress("tokenizing", None)
+        for chunk_ids, chunk in _sequence_chunks(path, tok, text_field, id_field, max_tokens):
+            ids.extend(chunk_ids)
+            sequences.extend(chunk)
+            update(len(chunk))
     if not ids:
         raise UserError(f"{path}: holds no sequences")
     return ids, sequences

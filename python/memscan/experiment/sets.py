@@ -83,12 +83,10 @@ def file_passages(
     more), unseen and held-out sets as seeded draws from `unseen_path`; every sequence cut
     to its first `sizes.tokens` tokens. Sequences shorter than `min_tokens` are left out
     (the papers' 200-token sequences are GPT-Neo tokens: another tokenizer may need fewer)."""
-    from memscan.model.sequences import check_disjoint, encode_set, read_set
+    from memscan.model.sequences import check_disjoint
 
     def usable(path: Path) -> tuple[list[str], list[np.ndarray]]:
-        ids, sequences = encode_set(read_set(path, text_field, id_field), loaded, sizes.tokens)
-        kept = [i for i, s in enumerate(sequences) if len(s) >= min_tokens]
-        return [ids[i] for i in kept], [sequences[i] for i in kept]
+        return _usable(loaded, path, sizes.tokens, text_field, id_field, min_tokens)
 
     def draw(labelled, count: int, what: str, path: Path, offset: int = 0):
         if len(labelled[0]) < offset + count:
@@ -125,14 +123,23 @@ def retain_passages(
     """A seeded draw of `count` sequences of `path` (each cut to its first `tokens`
     tokens) that equal none of the forget, unseen and held-out sequences: the retain set
     of the methods that step on one, disjoint from what is forgotten or measured."""
-    from memscan.model.sequences import encode_set, read_set
-
-    _, sequences = encode_set(read_set(path, text_field, id_field), loaded, tokens)
+    _, sequences = _usable(loaded, path, tokens, text_field, id_field, min_tokens)
     taken = {s.tobytes() for labelled in (sets.forget, sets.unseen, sets.heldout) for s in labelled[1]}
-    pool = [s for s in sequences if len(s) >= min_tokens and s.tobytes() not in taken]
+    pool = [s for s in sequences if s.tobytes() not in taken]
     if len(pool) < count:
         raise UserError(
             f"{path}: {len(pool)} sequences of at least {min_tokens} tokens outside the forget, unseen and "
             f"held-out sets, but the retain set needs {count}"
         )
     return [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))[:count]]
+
+
+def _usable(
+    loaded: LoadedModel, path: Path, tokens: int, text_field: str, id_field: str, min_tokens: int
+) -> tuple[list[str], list[np.ndarray]]:
+    """(ids, sequences) of a file, each cut to its first `tokens` tokens, those shorter than `min_tokens` left out."""
+    from memscan.model.sequences import encode_set, read_set
+
+    ids, sequences = encode_set(read_set(path, text_field, id_field), loaded, tokens)
+    kept = [i for i, s in enumerate(sequences) if len(s) >= min_tokens]
+    return [ids[i] for i in kept], [sequences[i] for i in kept]

@@ -47,12 +47,8 @@ def supported(loaded: LoadedModel, capacity: int) -> bool:
     except Exception:  # a config DynamicCache cannot lay out: not one for this path
         return False
 
-    def full(layer) -> bool:
-        if type(layer) is DynamicSlidingWindowLayer:
-            return layer.sliding_window >= capacity
-        return type(layer) is DynamicLayer
-
-    return bool(layers) and all(full(layer) for layer in layers)
+    # sliding-window layers take their window from the config, which holds the rows (above)
+    return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
 
 
 def windows_hold(config, capacity: int) -> bool:
