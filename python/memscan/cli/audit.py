@@ -128,6 +128,9 @@ from memscan.unlearn.config import METHODS, RETAIN_METHODS
 @click.option(
     "--chunk", type=options.count(1), default=512, show_default=True, help="Prompts per resumable part of a find."
 )
+@options.engine
+@options.ray_address
+@options.ray_workers
 @options.seed
 @options.device
 @options.overwrite
@@ -144,6 +147,9 @@ def audit(
     max_epochs,
     task_values,
     task_limit,
+    engine,
+    ray_address,
+    ray_workers,
     seed,
     device,
     overwrite,
@@ -161,6 +167,7 @@ def audit(
     from memscan.scan.tokenizer import LoadedTokenizer
     from memscan.unlearn.config import UnlearnConfig
 
+    options.check_engine(engine, ray_address, ray_workers)
     inputs_on_disk = [index_dir, model, unseen_path]
     io.check_apart(out, inputs_on_disk)
     if out.exists() and not (overwrite or is_resumable(out)):
@@ -198,6 +205,7 @@ def audit(
     index = CorpusIndex.open(index_dir)
     tokenizer = load_tokenizer(model)
     index.check_tokenizer(LoadedTokenizer(model, tokenizer.backend_tokenizer).identity())
+    index = options.served(index, engine, ray_address, ray_workers, None)
     inputs = AuditInputs(model, index, device, unseen, max_tokens)
     plan = plan_audit(inputs, audit_options)
     if overwrite and out.exists():

@@ -33,27 +33,47 @@ def index():
 @options.max_tokens
 @options.threads
 @options.overwrite
+@options.engine
+@options.ray_address
 def index_build(
-    inputs, out, tokenizer, text_field, id_field, split_lines, shard_tokens, max_tokens, threads, overwrite
+    inputs,
+    out,
+    tokenizer,
+    text_field,
+    id_field,
+    split_lines,
+    shard_tokens,
+    max_tokens,
+    threads,
+    overwrite,
+    engine,
+    ray_address,
 ):
-    """Index INPUTS (JSONL, text, Parquet, datasets folders; `kjv` or `transformers-configs` for a built-in corpus) into OUTPUT."""
+    """Index INPUTS (JSONL, text, Parquet, datasets folders; `kjv` or `transformers-configs` for a built-in corpus) into OUTPUT.
+
+    With --engine ray each input is indexed by its own Ray task (sorting on --threads
+    threads, default 1), so give a large corpus as many files; OUTPUT must be on a
+    filesystem every worker shares."""
+    options.check_engine(engine, ray_address)
     io.check_new(out, overwrite, inputs=inputs)
     check_inputs(inputs)
     tok = load_tokenizer(tokenizer)
+    settings = dict(
+        text_field=text_field,
+        id_field=id_field,
+        split_lines=split_lines,
+        shard_tokens=shard_tokens,
+        threads=threads,
+        overwrite=overwrite,
+        max_tokens=max_tokens,
+    )
     with tqdm(desc="indexing", unit=" tok", unit_scale=True, file=sys.stderr, leave=False, delay=1) as bar:
-        built = build_index(
-            inputs,
-            out,
-            tok,
-            text_field=text_field,
-            id_field=id_field,
-            split_lines=split_lines,
-            shard_tokens=shard_tokens,
-            threads=threads,
-            overwrite=overwrite,
-            max_tokens=max_tokens,
-            progress=lambda docs, tokens: bar.update(tokens),
-        )
+        if engine == "ray":
+            from memscan.cluster.ray_build import build_index_ray
+
+            built = build_index_ray(inputs, out, tok, address=ray_address, progress=bar.update, **settings)
+        else:
+            built = build_index(inputs, out, tok, progress=lambda docs, tokens: bar.update(tokens), **settings)
     click.echo(
         f"indexed {built.n_documents} documents, {built.n_tokens} tokens into {out} ({built.size_bytes / 2**20:.1f} MiB)"
     )

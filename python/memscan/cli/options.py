@@ -179,3 +179,41 @@ def apply_preset(ctx: click.Context, settings: dict) -> dict:
         name: chosen[name] if name in chosen and ctx.get_parameter_source(name) is ParameterSource.DEFAULT else value
         for name, value in settings.items()
     }
+
+
+ENGINES = ("local", "ray")
+engine = click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="ray: spread the corpus work over a Ray cluster (pip install 'memscan[ray]').",
+)
+ray_address = click.option(
+    "--address",
+    "ray_address",
+    default=None,
+    help="With --engine ray: the cluster's head (HOST:PORT, ray://HOST:PORT or auto) [default: start one here].",
+)
+ray_workers = click.option(
+    "--workers",
+    "ray_workers",
+    type=count(1),
+    default=None,
+    help="With --engine ray: actors serving the index's shards [default: the cluster's CPUs / --threads].",
+)
+
+
+def check_engine(engine_name: str, address: str | None, workers: int | None = None) -> None:
+    """Refuse Ray settings given without `--engine ray` (they would silently do nothing)."""
+    if engine_name != "ray" and (address is not None or workers is not None):
+        raise UserError("--address and --workers apply to --engine ray only")
+
+
+def served(index, engine_name: str, address: str | None, workers: int | None, threads: int | None):
+    """The opened index itself, or with --engine ray the same index served by Ray actors."""
+    if engine_name != "ray":
+        return index
+    from memscan.cluster.ray_query import RayIndex
+
+    return RayIndex(index, address, workers, threads or 1)

@@ -46,12 +46,36 @@ SCAN_CHUNK = 8192  # sequences per streamed part of an index scan
 @options.max_tokens
 @options.threads
 @options.overwrite
+@options.engine
+@options.ray_address
+@options.ray_workers
 def score(
-    input_path, index_dir, references, out, jsonl, k, n, tokenizer, text_field, id_field, max_tokens, threads, overwrite
+    input_path,
+    index_dir,
+    references,
+    out,
+    jsonl,
+    k,
+    n,
+    tokenizer,
+    text_field,
+    id_field,
+    max_tokens,
+    threads,
+    overwrite,
+    engine,
+    ray_address,
+    ray_workers,
 ):
-    """Score the sequences in INPUT for verbatim and approximate memorization."""
+    """Score the sequences in INPUT for verbatim and approximate memorization.
+
+    With --engine ray, the index's shards are served by Ray actors (each on --threads
+    threads, default 1) and their answers merged: the same table as the local engine."""
     if (index_dir is None) == (references is None):
         raise UserError("give exactly one of --index DIR (free generations) or --references FILE (aligned pairs)")
+    options.check_engine(engine, ray_address, ray_workers)
+    if engine == "ray" and index_dir is None:
+        raise UserError("--engine ray serves an index: it applies to --index only")
     check_inputs([input_path, *([references] if references else [])])
     out = out or Path(Path(input_path).name.split(".")[0] + ".scores.parquet")
     outputs = [out, out.with_suffix(".jsonl")] if jsonl else [out]
@@ -71,6 +95,7 @@ def score(
         if first is None:
             raise UserError(f"{input_path}: holds no sequences")
         click.echo(f"scanning {input_path} against {idx.n_tokens} indexed tokens…", err=True)
+        idx = options.served(idx, engine, ray_address, ray_workers, threads)
         summary = _scan_streamed(idx, itertools.chain([first], chunks), outputs, k, threads).text()
     else:
         tok = load_tokenizer(tokenizer or DEFAULT_TOKENIZER)

@@ -38,7 +38,9 @@ class Document:
     id: str = ""
 
 
-def _shards(documents: Iterable[Document], shard_tokens: int) -> Iterator[list[Document]]:
+def shard_batches(documents: Iterable[Document], shard_tokens: int) -> Iterator[list[Document]]:
+    """The documents in consecutive batches of at most `shard_tokens` tokens (a longer
+    document is a batch of its own): one shard each."""
     batch: list[Document] = []
     size = 0
     for doc in documents:
@@ -49,6 +51,30 @@ def _shards(documents: Iterable[Document], shard_tokens: int) -> Iterator[list[D
         size += doc.tokens.size
     if batch:
         yield batch
+
+
+class DocumentNames:
+    """Where each indexed document came from, in document order (`documents.parquet`)."""
+
+    def __init__(self) -> None:
+        self.sources: list[str] = []
+        self.ids: list[str] = []
+
+    def add(self, documents: Sequence[Document]) -> None:
+        self.sources.extend(d.source for d in documents)
+        self.ids.extend(d.id for d in documents)
+
+    def table(self) -> pa.Table:
+        """Columns source and id (the index's table adds the document numbers)."""
+        return pa.table({"source": pa.array(self.sources, pa.string()), "id": pa.array(self.ids, pa.string())})
+
+
+def finish_build(writer: _core.IndexWriter, names: pa.Table, tokenizer: dict | None) -> None:
+    """Writes the table of document names, then the header, and moves the index into place."""
+    table = pa.table({"doc": pa.array(range(names.num_rows), pa.int64()), **{c: names[c] for c in ("source", "id")}})
+    pq.write_table(table, writer.work_dir / DOCUMENTS_FILE)
+    core_call(writer.add_file, DOCUMENTS_FILE)
+    core_call(writer.finish, json.dumps({"tokenizer": tokenizer}))
 
 
 class CorpusIndex:
@@ -89,19 +115,15 @@ class CorpusIndex:
             raise UserError("shard_tokens must be at least 1")
         docs = (d if isinstance(d, Document) else Document(as_tokens(d)) for d in documents)
         writer = core_call(_core.IndexWriter, str(path), overwrite)
-        names: dict[str, list] = {"source": [], "id": []}
+        names = DocumentNames()
         try:
-            for shard in _shards(docs, shard_tokens):
+            for shard in shard_batches(docs, shard_tokens):
                 tokens, offsets = pack([d.tokens for d in shard])
                 core_call(writer.add_shard, tokens, offsets, threads)
-                names["source"].extend(d.source for d in shard)
-                names["id"].extend(d.id for d in shard)
+                names.add(shard)
                 if on_shard:
                     on_shard(len(shard), int(tokens.size))
-            table = pa.table({"doc": pa.array(range(len(names["id"])), pa.int64()), **names})
-            pq.write_table(table, writer.work_dir / DOCUMENTS_FILE)
-            core_call(writer.add_file, DOCUMENTS_FILE)
-            core_call(writer.finish, json.dumps({"tokenizer": tokenizer}))
+            finish_build(writer, names.table(), tokenizer)
         except BaseException:
             writer.abort()
             raise

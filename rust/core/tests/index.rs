@@ -1,6 +1,6 @@
 //! The index end to end in Rust: build with several shards, reopen, query, detect damage.
 
-use memscan_core::index::{CorpusIndex, IndexWriter, Occurrence};
+use memscan_core::index::{write_shard, CorpusIndex, IndexWriter, Occurrence};
 use memscan_core::ragged::offsets_from_lengths;
 use memscan_core::{Error, Ragged};
 
@@ -70,4 +70,39 @@ fn writer_refuses_existing_and_cleans_up_when_dropped() {
     assert!(partial.exists());
     drop(writer);
     assert!(!partial.exists());
+}
+
+#[test]
+fn shards_written_apart_and_adopted_answer_like_shards_added_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shards = vec![vec![vec![1, 2, 3, 1, 2], vec![9, 1, 2]], vec![vec![2, 3], vec![1]]];
+    let reference = write_index(&tmp.path().join("i"), &shards);
+    let dir = tmp.path().join("j");
+    let mut writer = IndexWriter::create(&dir, false).unwrap();
+    for (n, docs) in shards.iter().enumerate() {
+        let tokens: Vec<u32> = docs.concat();
+        let offsets = offsets_from_lengths(docs.iter().map(Vec::len));
+        let name = format!("slice-{n}/shard-00000");
+        let piece = write_shard(&writer.work_dir().join(&name), Ragged::new(&tokens, &offsets).unwrap(), None).unwrap();
+        let roundtrip = memscan_core::index::ShardPiece::from_json(&piece.to_json()).unwrap();
+        writer.adopt_shard(&name, &roundtrip).unwrap();
+        assert!(matches!(writer.adopt_shard(&name, &piece), Err(Error::Invalid(_))), "adopted twice");
+    }
+    assert!(matches!(writer.adopt_shard("../elsewhere", &reference_piece()), Err(Error::Invalid(_))));
+    writer.finish("{}").unwrap();
+    let adopted = CorpusIndex::open(&dir, true).unwrap();
+    let query = [9, 1, 2, 3, 1, 7];
+    let ragged = Ragged::new(&query, &[0, 6]).unwrap();
+    assert_eq!(adopted.matching_statistics(ragged), reference.matching_statistics(ragged));
+    assert_eq!(adopted.document_lengths(), reference.document_lengths());
+
+    // A subset of the shards answers for those shards only, with documents numbered over the index.
+    let second = CorpusIndex::open_shards(&dir, false, Some(&[1])).unwrap();
+    assert_eq!(second.count(&[2, 3]).unwrap(), 1);
+    assert_eq!(second.locate(&[1], 5).unwrap(), vec![Occurrence { doc: 3, offset: 0 }]);
+    assert!(matches!(CorpusIndex::open_shards(&dir, false, Some(&[2])), Err(Error::Invalid(_))));
+}
+
+fn reference_piece() -> memscan_core::index::ShardPiece {
+    memscan_core::index::ShardPiece { n_documents: 1, n_tokens: 1, vocab_size: 1, files: Default::default() }
 }

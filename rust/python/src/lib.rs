@@ -6,7 +6,7 @@
 //! package (`memscan.scan.index`, `memscan.scan.scores`) wraps these with friendlier
 //! signatures.
 
-use memscan_core::index::{self, CorpusIndex as CoreIndex, IndexWriter as CoreWriter};
+use memscan_core::index::{self, CorpusIndex as CoreIndex, IndexWriter as CoreWriter, ShardPiece};
 use memscan_core::{pairs, with_threads, Error, Ragged};
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::create_exception;
@@ -94,6 +94,21 @@ fn pack_arrays<'py>(py: Python<'py>, seqs: &Bound<'py, PyList>) -> PyResult<Opti
         offsets.push(tokens.len() as u64);
     }
     Ok(Some((tokens.into_pyarray(py), offsets.into_pyarray(py))))
+}
+
+/// Builds one shard of the documents (tokens, offsets) into the new folder `dir` and
+/// returns its description as JSON, for `IndexWriter.adopt_shard` (shards built apart).
+#[pyfunction]
+#[pyo3(signature = (dir, tokens, offsets, threads=None))]
+fn write_shard(
+    py: Python<'_>,
+    dir: std::path::PathBuf,
+    tokens: Tokens<'_>,
+    offsets: Offsets<'_>,
+    threads: Option<usize>,
+) -> PyResult<String> {
+    let docs = ragged(&tokens, &offsets)?;
+    py.detach(|| index::write_shard(&dir, docs, threads)).map(|piece| piece.to_json()).map_err(py_err)
 }
 
 #[pyfunction]
@@ -193,6 +208,26 @@ struct MatchingStatistics {
 
 #[pymethods]
 impl MatchingStatistics {
+    /// Statistics merged from several sources (e.g. shard groups served apart); the three
+    /// arrays must agree: lengths and docs aligned, offsets delimiting them.
+    #[new]
+    fn new(
+        py: Python<'_>,
+        lengths: Tokens<'_>,
+        docs: PyReadonlyArray1<'_, i64>,
+        offsets: Offsets<'_>,
+    ) -> PyResult<Self> {
+        ragged(&lengths, &offsets)?;
+        if docs.len()? != lengths.len()? {
+            return Err(PyValueError::new_err("docs must be aligned with lengths"));
+        }
+        Ok(Self {
+            lengths: lengths.as_array().to_owned().into_pyarray(py).unbind(),
+            docs: docs.as_array().to_owned().into_pyarray(py).unbind(),
+            offsets: offsets.as_array().to_owned().into_pyarray(py).unbind(),
+        })
+    }
+
     /// Share of each query's tokens inside a corpus span of at least `k` tokens.
     fn coverage<'py>(&self, py: Python<'py>, k: u32) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let (lengths, offsets) = (borrowed(self.lengths.bind(py))?, borrowed(self.offsets.bind(py))?);
@@ -248,6 +283,12 @@ impl IndexWriter {
         py.detach(|| writer.add_shard(docs, threads)).map_err(py_err)
     }
 
+    /// Appends a shard `write_shard` wrote into `work_dir/<name>`; `piece_json` is what it returned.
+    fn adopt_shard(&mut self, name: &str, piece_json: &str) -> PyResult<()> {
+        let piece = ShardPiece::from_json(piece_json).map_err(py_err)?;
+        self.writer()?.adopt_shard(name, &piece).map_err(py_err)
+    }
+
     fn add_file(&mut self, rel: &str) -> PyResult<()> {
         self.writer()?.add_file(rel).map_err(py_err)
     }
@@ -293,9 +334,9 @@ impl CorpusIndex {
 #[pymethods]
 impl CorpusIndex {
     #[staticmethod]
-    #[pyo3(signature = (path, verify=false))]
-    fn open(py: Python<'_>, path: std::path::PathBuf, verify: bool) -> PyResult<Self> {
-        Ok(Self { inner: py.detach(|| CoreIndex::open(&path, verify)).map_err(py_err)? })
+    #[pyo3(signature = (path, verify=false, shards=None))]
+    fn open(py: Python<'_>, path: std::path::PathBuf, verify: bool, shards: Option<Vec<usize>>) -> PyResult<Self> {
+        Ok(Self { inner: py.detach(|| CoreIndex::open_shards(&path, verify, shards.as_deref())).map_err(py_err)? })
     }
 
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
@@ -391,6 +432,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     std::panic::set_hook(Box::new(|_| {}));
     m.add("IndexCorruptError", m.py().get_type::<IndexCorruptError>())?;
     m.add_function(wrap_pyfunction!(pack_arrays, m)?)?;
+    m.add_function(wrap_pyfunction!(write_shard, m)?)?;
     m.add_function(wrap_pyfunction!(pair_scores, m)?)?;
     m.add_function(wrap_pyfunction!(ngram_overlap, m)?)?;
     m.add_function(wrap_pyfunction!(extraction_likelihood, m)?)?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use libsais::suffix_array::AlphabetSize;
 use libsais::{SuffixArrayConstruction, ThreadCount};
+use serde::{Deserialize, Serialize};
 
 use super::format::{FileSum, Header, ShardMeta, FORMAT_VERSION, MAGIC};
 use crate::alphabet::{Alphabet, SEPARATOR};
@@ -61,35 +62,47 @@ impl IndexWriter {
     /// Indexes one batch of documents as a new shard. `threads` bounds the suffix sorter (None: all cores).
     pub fn add_shard(&mut self, docs: Ragged<'_>, threads: Option<usize>) -> Result<()> {
         let name = format!("shard-{:05}", self.shards.len());
-        let dir = self.work_dir.join(&name);
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let built = build_shard(docs, threads)?;
-        let vocab_size = built.vocab.len() as u64;
-        let meta = ShardMeta {
-            dir: name.clone(),
-            first_document: self.n_documents(),
-            n_documents: docs.len() as u64,
-            n_tokens: docs.tokens().len() as u64,
-            vocab_size,
-            token_width: ShardMeta::width_for(vocab_size),
-        };
-        let narrow: Vec<u16>;
-        let stream: &[u8] = if meta.token_width == 2 {
-            narrow = built.stream.iter().map(|&r| r as u16).collect();
-            bytemuck::cast_slice(&narrow)
-        } else {
-            bytemuck::cast_slice(&built.stream)
-        };
-        for (file, bytes) in [
-            (meta.tokens_file(), stream),
-            ("sa.u32", bytemuck::cast_slice(&built.suffix_array)),
-            ("docs.u64", bytemuck::cast_slice(&built.starts)),
-            ("vocab.u32", bytemuck::cast_slice(&built.vocab)),
-        ] {
-            let path = dir.join(file);
-            fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-            self.files.insert(format!("{name}/{file}"), FileSum::of(bytes));
+        let piece = write_shard(&self.work_dir.join(&name), docs, threads)?;
+        self.adopt_shard(&name, &piece)
+    }
+
+    /// Appends a shard that [`write_shard`] wrote into `work_dir/<name>` (possibly on
+    /// another machine sharing the filesystem): its documents follow those already added.
+    /// The files must be there with the sizes the piece lists.
+    pub fn adopt_shard(&mut self, name: &str, piece: &ShardPiece) -> Result<()> {
+        let relative = Path::new(name);
+        if name.is_empty()
+            || relative.is_absolute()
+            || relative.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(Error::invalid(format!("shard folder {name:?} is not a plain path inside the index")));
         }
+        if self.shards.iter().any(|s| s.dir == name) {
+            return Err(Error::invalid(format!("shard folder {name:?} is already part of the index")));
+        }
+        let meta = ShardMeta {
+            dir: name.to_string(),
+            first_document: self.n_documents(),
+            n_documents: piece.n_documents,
+            n_tokens: piece.n_tokens,
+            vocab_size: piece.vocab_size,
+            token_width: ShardMeta::width_for(piece.vocab_size),
+        };
+        let mut files = Vec::new();
+        for (file, bytes) in meta.file_sizes() {
+            let sum = piece.files.get(file).ok_or_else(|| Error::invalid(format!("shard {name} lacks {file}")))?;
+            let path = self.work_dir.join(name).join(file);
+            let actual = fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+            if sum.bytes != bytes || actual != bytes {
+                return Err(Error::invalid(format!(
+                    "{}: {actual} bytes on disk, {} listed, {bytes} expected from the shard's counts",
+                    path.display(),
+                    sum.bytes
+                )));
+            }
+            files.push((format!("{name}/{file}"), sum.clone()));
+        }
+        self.files.extend(files);
         self.shards.push(meta);
         Ok(())
     }
@@ -151,6 +164,54 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "index".into());
     name.push(format!(".{suffix}"));
     dir.with_file_name(name)
+}
+
+/// What [`write_shard`] wrote: the shard's counts and the size and checksum of each file
+/// (by file name), everything [`IndexWriter::adopt_shard`] needs to list it in the header.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ShardPiece {
+    pub n_documents: u64,
+    pub n_tokens: u64,
+    pub vocab_size: u64,
+    pub files: BTreeMap<String, FileSum>,
+}
+
+impl ShardPiece {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a shard piece always serializes")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::invalid(format!("not a shard description: {e}")))
+    }
+}
+
+/// Builds one shard of `docs` and writes its four files into the new folder `dir`.
+/// Shards are independent of each other, so separate processes or machines may write
+/// the shards of one index (see [`IndexWriter::adopt_shard`]).
+pub fn write_shard(dir: &Path, docs: Ragged<'_>, threads: Option<usize>) -> Result<ShardPiece> {
+    let built = build_shard(docs, threads)?;
+    let vocab_size = built.vocab.len() as u64;
+    let narrow: Vec<u16>;
+    let stream: &[u8] = if ShardMeta::width_for(vocab_size) == 2 {
+        narrow = built.stream.iter().map(|&r| r as u16).collect();
+        bytemuck::cast_slice(&narrow)
+    } else {
+        bytemuck::cast_slice(&built.stream)
+    };
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files = BTreeMap::new();
+    for (file, bytes) in [
+        (ShardMeta::tokens_file_for(vocab_size), stream),
+        ("sa.u32", bytemuck::cast_slice(&built.suffix_array)),
+        ("docs.u64", bytemuck::cast_slice(&built.starts)),
+        ("vocab.u32", bytemuck::cast_slice(&built.vocab)),
+    ] {
+        let path = dir.join(file);
+        fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        files.insert(file.to_string(), FileSum::of(bytes));
+    }
+    Ok(ShardPiece { n_documents: docs.len() as u64, n_tokens: docs.tokens().len() as u64, vocab_size, files })
 }
 
 /// The four arrays of one shard, ready to write.

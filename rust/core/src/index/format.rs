@@ -51,11 +51,27 @@ impl ShardMeta {
 
     /// The file holding the shard's token stream.
     pub fn tokens_file(&self) -> &'static str {
-        if self.token_width == 2 {
+        Self::tokens_file_for(self.vocab_size)
+    }
+
+    /// The token-stream file of a shard of `vocab_size` distinct ids.
+    pub fn tokens_file_for(vocab_size: u64) -> &'static str {
+        if Self::width_for(vocab_size) == 2 {
             "tokens.u16"
         } else {
             "tokens.u32"
         }
+    }
+
+    /// Each of the shard's four files with the byte count its counts imply.
+    pub fn file_sizes(&self) -> [(&'static str, u64); 4] {
+        let stream = self.n_tokens + self.n_documents;
+        [
+            (self.tokens_file(), stream * self.token_width as u64),
+            ("sa.u32", self.n_tokens * 4),
+            ("docs.u64", (self.n_documents + 1) * 8),
+            ("vocab.u32", self.vocab_size * 4),
+        ]
     }
 }
 
@@ -121,13 +137,7 @@ impl Header {
             }
             next_doc += shard.n_documents;
             tokens += shard.n_tokens;
-            let stream = shard.n_tokens + shard.n_documents;
-            for (name, bytes) in [
-                (shard.tokens_file(), stream * shard.token_width as u64),
-                ("sa.u32", shard.n_tokens * 4),
-                ("docs.u64", (shard.n_documents + 1) * 8),
-                ("vocab.u32", shard.vocab_size * 4),
-            ] {
+            for (name, bytes) in shard.file_sizes() {
                 let rel = format!("{}/{name}", shard.dir);
                 match self.files.get(&rel) {
                     Some(sum) if sum.bytes == bytes => {}

@@ -23,7 +23,7 @@ mod build;
 mod format;
 mod shard;
 
-pub use build::IndexWriter;
+pub use build::{write_shard, IndexWriter, ShardPiece};
 pub use format::{FileSum, Header, ShardMeta, FORMAT_VERSION, HEADER_FILE, MAGIC};
 
 use std::path::{Path, PathBuf};
@@ -70,13 +70,31 @@ impl CorpusIndex {
     /// Opens `dir` by memory-mapping its shards. Checks the header and every file's
     /// size; with `verify` it also reads every file and checks its checksum.
     pub fn open(dir: &Path, verify: bool) -> Result<Self> {
+        Self::open_shards(dir, verify, None)
+    }
+
+    /// Opens only the shards numbered in `shards` (all when None): a worker that serves
+    /// part of a large index maps only its part. Queries then answer for those shards
+    /// alone, with document numbers still counted over the whole index.
+    pub fn open_shards(dir: &Path, verify: bool, shards: Option<&[usize]>) -> Result<Self> {
         let header = Header::read(dir)?;
         header.check_file_sizes(dir)?;
         if verify {
             header.verify_checksums(dir)?;
         }
+        let chosen: Vec<&ShardMeta> = match shards {
+            None => header.shards.iter().collect(),
+            Some(numbers) => numbers
+                .iter()
+                .map(|&i| {
+                    header.shards.get(i).ok_or_else(|| {
+                        Error::invalid(format!("shard {i} is out of range (the index has {})", header.shards.len()))
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
         let shards =
-            header.shards.iter().map(|meta| AnyShard::open(&dir.join(&meta.dir), meta)).collect::<Result<Vec<_>>>()?;
+            chosen.into_iter().map(|meta| AnyShard::open(&dir.join(&meta.dir), meta)).collect::<Result<Vec<_>>>()?;
         Ok(Self { dir: dir.to_path_buf(), header, shards })
     }
 
