@@ -1,5 +1,5 @@
 """The Ray engine against the local path on this machine: index build and matching
-statistics, with 1 and 2 Ray workers, side by side in one process on the same files.
+statistics, with 1 and 2 Ray workers, side by side in one process on the same files (queries: the faster of two runs).
 
 The corpus is synthetic (benches/common.zipf_corpus), written as Parquet files of
 token-id documents so that the build times reading, packing, sorting and writing but
@@ -18,6 +18,7 @@ import logging
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,6 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import zipf_corpus
-
 from memscan.cluster.ray_build import build_index_ray
 from memscan.cluster.ray_query import RayIndex
 from memscan.scan.index import CorpusIndex
@@ -62,6 +62,11 @@ def timed(fn):
     return result, time.perf_counter() - start
 
 
+def best_of_two(fn):
+    (result, first), (_, second) = timed(fn), timed(fn)
+    return result, min(first, second)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, default=8_000_000)
@@ -80,34 +85,37 @@ def main() -> None:
         paths = write_files(root, args.tokens, args.files)
         shard_tokens = -(-args.tokens // args.files)
         for threads in args.workers:
-            _, seconds = timed(
-                lambda: build_index(paths, root / f"local{threads}", tok, shard_tokens=shard_tokens, threads=threads)
+            build = partial(
+                build_index, paths, root / f"local{threads}", tok, shard_tokens=shard_tokens, threads=threads
             )
+            _, seconds = timed(build)
             results["build"][f"local, {threads} threads"] = seconds
         index = CorpusIndex.open(root / "local1")
         queries = queries_of(index, args.queries, args.query_tokens)
         positions = args.queries * args.query_tokens
+        index.statistics(queries[:10])  # this process has mapped the shards, as the actors below
         for threads in args.workers:
-            stats, seconds = timed(lambda: index.statistics(queries, threads))
+            stats, seconds = best_of_two(partial(index.statistics, queries, threads))
             results["queries"][f"local, {threads} threads"] = seconds
         expected = stats
         for workers in args.workers:
-            _, started = timed(
-                lambda: ray.init(
-                    num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
-                )
+            start = partial(
+                ray.init, num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
             )
-            _, seconds = timed(lambda: build_index_ray(paths, root / f"ray{workers}", tok, shard_tokens=shard_tokens))
+            _, started = timed(start)
+            _, seconds = timed(partial(build_index_ray, paths, root / f"ray{workers}", tok, shard_tokens=shard_tokens))
             results["build"][f"ray, {workers} workers"] = seconds
-            served, actors = timed(lambda: RayIndex(index, workers=workers))
+            served, actors = timed(partial(RayIndex, index, workers=workers))
             served.statistics(queries[:10])  # the actors have mapped their shards
-            got, seconds = timed(lambda: served.statistics(queries))
+            got, seconds = best_of_two(partial(served.statistics, queries))
             assert np.array_equal(got.lengths, expected.lengths) and np.array_equal(got.docs, expected.docs)
             results["queries"][f"ray, {workers} workers"] = seconds
             results[f"ray start, {workers} workers (s)"] = {"ray.init": started, "actors": actors}
             served.close()
             ray.shutdown()
-    print(f"{args.tokens / 1e6:.0f} M tokens in {args.files} files; {args.queries} queries of {args.query_tokens} tokens")
+    print(
+        f"{args.tokens / 1e6:.0f} M tokens in {args.files} files; {args.queries} queries of {args.query_tokens} tokens"
+    )
     print("| build | s | M tokens/s | vs local, 1 thread |")
     print("|---|---|---|---|")
     base = results["build"][f"local, {args.workers[0]} threads"]

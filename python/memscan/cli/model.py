@@ -15,6 +15,7 @@ from memscan.errors import UserError
 from memscan.model.interval import check_unseen_count, fit_interval, forgetting_quality
 from memscan.model.loading import DEFAULT_MODEL
 from memscan.model.memorization import G_SCORES
+from memscan.model.ranks import ONE, Ranks, current, pick
 from memscan.progress import progress_bars
 from memscan.scan.readers import Record
 from memscan.unlearn.config import METHODS
@@ -60,22 +61,26 @@ class ModelInputs:
         tokenizer = load_tokenizer(self.tokenizer or self.model)
         index.check_tokenizer(LoadedTokenizer(self.model, tokenizer.backend_tokenizer).identity())
 
-    def load(self, sets: SetRecords, n: int):
-        """The model and both sets tokenized, with every check that needs no scoring (n: EL_n's n, 0 without EL)."""
+    def load(self, sets: SetRecords, n: int, ranks: Ranks = ONE):
+        """The model (on this rank's device) and both sets tokenized, with every check
+        that needs no scoring (n: EL_n's n, 0 without EL)."""
         from memscan.model.loading import load_model
         from memscan.model.memorization import check_sequences
         from memscan.model.sequences import check_disjoint, encode_set
 
-        click.echo(f"loading {self.model}…", err=True)
-        loaded = load_model(self.model, self.device, self.tokenizer)
+        if ranks.is_main:
+            click.echo(f"loading {self.model}…" + (f" ({ranks.size} processes)" if ranks.size > 1 else ""), err=True)
+        loaded = load_model(self.model, ranks.device or self.device, self.tokenizer)
         forget = encode_set(sets.forget, loaded, self.max_tokens)
         unseen = encode_set(sets.unseen, loaded, self.max_tokens)
         check_sequences(*forget, n, "forget")
         check_sequences(*unseen, n, "unseen")
         check_disjoint(forget, unseen)
-        click.echo(
-            f"{loaded.name} on {loaded.device}: {len(forget[1])} forget and {len(unseen[1])} unseen sequences", err=True
-        )
+        if ranks.is_main:
+            click.echo(
+                f"{loaded.name} on {loaded.device}: {len(forget[1])} forget and {len(unseen[1])} unseen sequences",
+                err=True,
+            )
         return loaded, forget, unseen
 
 
@@ -173,13 +178,24 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
     if index_dir is not None:
         index = CorpusIndex.open(index_dir)
         inputs.check_index(index)
-    loaded, forget, unseen = inputs.load(sets, n)
+    ranks = current(inputs.device)
+    loaded, forget, unseen = inputs.load(sets, n, ranks)
     memorization_options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k)
     with progress_bars() as progress:
-        tables = {
-            name: memorization_table(loaded, ids, sequences, memorization_options, index, progress)
-            for name, (ids, sequences) in (("forget", forget), ("unseen", unseen))
-        }
+        shown = progress if ranks.is_main else None
+
+        def scored(ids, sequences):
+            """The set's table, each rank scoring its block of the sequences."""
+            return ranks.split_table(
+                len(ids),
+                lambda rows: memorization_table(
+                    loaded, pick(ids, rows), pick(sequences, rows), memorization_options, index, shown
+                ),
+            )
+
+        tables = {"forget": scored(*forget), "unseen": scored(*unseen)}
+    if not ranks.is_main:
+        return
     g_name = g_column(score, n)
     interval = fit_interval(tables["unseen"].column(g_name).to_numpy(), tuple(fixed) if fixed else None)
     quality = forgetting_quality(tables["forget"].column(g_name).to_numpy(), interval)

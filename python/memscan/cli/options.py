@@ -15,7 +15,11 @@ import click
 from click.core import ParameterSource
 
 from memscan.errors import IndexCorruptError, UserError, first_line
+from memscan.model.ranks import launched
 from memscan.unlearn.config import PRESETS
+
+# The commands that, launched as several processes, split their work between them.
+SPLIT_COMMANDS = {"memorization"}
 
 
 class Memscan(click.Group):
@@ -40,6 +44,16 @@ class Memscan(click.Group):
                 click.echo("memscan: interrupted", err=True)
                 sys.exit(130)
         sys.exit(result if isinstance(result, int) else 0)
+
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if launched() and name not in SPLIT_COMMANDS:
+            # Every process would do the whole work and write the same outputs.
+            raise UserError(
+                f"`memscan {name}` does not split its work across processes yet; under accelerate launch "
+                f"or torchrun only {', '.join(sorted(SPLIT_COMMANDS))} does: run it as one process"
+            )
+        return name, command, rest
 
     def invoke(self, ctx):
         try:

@@ -1,0 +1,76 @@
+"""Per-sequence work split across the processes of `accelerate launch` (or torchrun).
+
+Launched with N processes, each rank loads the model on its own device, scores one
+contiguous block of the sequences and the blocks are gathered back in order, so the
+table is the one a single process writes (each sequence is scored alone, so its
+scores do not depend on which rank scored it). Outside a launch there is one rank and
+nothing is imported from accelerate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pyarrow as pa
+
+T = TypeVar("T")
+
+
+def launched() -> bool:
+    """Whether this process is one of several started by a distributed launcher."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place among the launched ones (size 1, rank 0 when not launched)."""
+
+    size: int = 1
+    rank: int = 0
+    device: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def block(self, n: int) -> range:
+        """This rank's contiguous share of n items (sizes differ by at most one)."""
+        start = self.rank * n // self.size
+        return range(start, (self.rank + 1) * n // self.size)
+
+    def gather(self, part: T) -> list[T]:
+        """Every rank's `part`, in rank order, on every rank."""
+        if self.size == 1:
+            return [part]
+        from accelerate.utils import gather_object
+
+        return gather_object([part])
+
+    def split_table(self, n: int, compute: Callable[[range], pa.Table]) -> pa.Table:
+        """compute(rows) on this rank's block of n >= 1 rows, the blocks gathered in order
+        (a rank left without rows when n < size computes nothing)."""
+        rows = self.block(n)
+        parts = self.gather(compute(rows) if rows else None)
+        return pa.concat_tables([part for part in parts if part is not None])
+
+
+ONE = Ranks()  # a process on its own
+
+
+def current(device: str | None = None) -> Ranks:
+    """This process's ranks: from accelerate's state when launched (its device unless
+    `device` forces one; gloo on CPU-only machines), else a single rank."""
+    if not launched():
+        return Ranks(device=device)
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
+    return Ranks(state.num_processes, state.process_index, device or str(state.device))
+
+
+def pick(items: Sequence[T], rows: range) -> list[T]:
+    return [items[i] for i in rows]
