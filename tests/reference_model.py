@@ -54,3 +54,32 @@ def extraction_strength_loop(loaded, seq):
         if all(hits[k - 1 :]):
             return 1 - k / len(seq)
     return 0.0
+
+
+@torch.no_grad()
+def dpd_loop(loaded, seq, lam=0.2, top_k=50):
+    """For t = 1..T-1: the probability that one sampled `generate` step of the authors'
+    DPD emits x_t, read off the scores `generate` samples from (the logits mixed as
+    lam * l + (1 - lam) * mean(l), then transformers' top-k warper)."""
+    from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+    class MixWithMean(LogitsProcessor):  # gpt_neo_dp.py's mixing, as a logits processor
+        def __call__(self, input_ids, scores):
+            return lam * scores + (1 - lam) * scores.mean(-1, keepdim=True)
+
+    config = GenerationConfig(
+        max_new_tokens=1, do_sample=True, top_k=top_k, temperature=1.0, top_p=1.0, eos_token_id=None, pad_token_id=0
+    )
+    probabilities = []
+    for t in range(1, len(seq)):
+        ids = torch.as_tensor([loaded.context + [int(v) for v in seq[:t]]], device=loaded.device)
+        out = loaded.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            generation_config=config,
+            logits_processor=LogitsProcessorList([MixWithMean()]),
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+        probabilities.append(float(torch.softmax(out.scores[0][0].float(), -1)[int(seq[t])]))
+    return np.array(probabilities)

@@ -51,7 +51,7 @@ def test_deviation_is_two_sided():
 
 def test_one_sided_scores_by_hand():
     logprobs = np.log(np.array([0.5, 0.25, 0.125, 0.5, 0.5]))
-    stats = TokenStats(np.zeros(5, bool), logprobs, np.array([1.0, -2.0, 0.5, 3.0, 0.0]))
+    stats = TokenStats(np.zeros(5, bool), logprobs, np.array([1.0, -2.0, 0.5, 3.0, 0.0]), np.zeros(5))
     scores = one_sided_scores([stats], ["abc"], min_k=0.4)
     assert scores["loss"][0] == pytest.approx(logprobs.mean())
     assert scores["min_k"][0] == pytest.approx((np.log(0.125) + np.log(0.25)) / 2)

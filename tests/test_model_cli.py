@@ -227,3 +227,14 @@ def test_a_retain_set_only_where_a_method_uses_one(workspace, tmp_path):
     overlapping = memscan(*unlearn_args(workspace, tmp_path / "c", "--method", "gd", "--retain", forget))
     fails_cleanly(overlapping, "retain sequence 'f0' is also in the forget set")
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_memorization_scores_the_papers_dpd_baseline(workspace, tmp_path):
+    """--score ma_dpd: c(D_f) of the unchanged model under differentially private decoding."""
+    result = memscan("memorization", *sets(workspace), "-o", tmp_path / "m", "--n", 0, "--score", "ma_dpd")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert summary["g"] == "ma_dpd"
+    forget = pq.read_table(tmp_path / "m" / "forget.parquet")
+    assert summary["forget"]["mean"] == pytest.approx(sum(forget.column("ma_dpd").to_pylist()) / forget.num_rows)
+    assert summary["forget"]["mean"] < sum(forget.column("ma").to_pylist()) / forget.num_rows  # sampling at T = 5

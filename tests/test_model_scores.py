@@ -10,7 +10,7 @@ from memscan.model import slots
 from memscan.model.forward import teacher_forced
 from memscan.model.generation import continuations_of_prefixes, greedy, sequence_caches
 from memscan.model.memorization import MemorizationOptions, memorization_table
-from reference_model import el_loop, extraction_strength_loop, generate_one, next_token_loop
+from reference_model import dpd_loop, el_loop, extraction_strength_loop, generate_one, next_token_loop
 from tiny_model import loaded, random_sequences
 
 NEAR_TIE = 1e-4
@@ -33,6 +33,21 @@ def test_memorization_accuracy_equals_the_per_prefix_loop(memorized):
         positions += len(hits)
     assert len(flips) <= 0.01 * positions
     assert [s.memorization_accuracy for s in fast[:6]] != [0.0] * 6  # the memorized ones score
+
+
+def test_dpd_probabilities_equal_one_sampled_generate_step_per_prefix(memorized):
+    """The papers' DPD: what `generate` samples from, with the authors' logit mixing as a
+    processor and transformers' top-k, gives every target the probability memscan reads
+    off one teacher-forced pass; its mean is the ma_dpd column."""
+    model, sequences = memorized
+    cut = [s[:12] for s in sequences[:4]] + [sequences[6][:12]]
+    stats = teacher_forced(model, cut, batch_size=3)
+    for seq, row in zip(cut, stats):
+        np.testing.assert_allclose(row.dpd, dpd_loop(model, seq), rtol=1e-4, atol=1e-6)
+    table = memorization_table(model, [str(i) for i in range(len(cut))], cut, MemorizationOptions(n=0, k=0))
+    assert table.column("ma_dpd").to_pylist() == pytest.approx([r.dpd.mean() for r in stats])
+    # Sampling at temperature 5 over 50 tokens rarely reproduces even a recited sequence.
+    assert all(r.dpd_memorization_accuracy < r.memorization_accuracy for r in stats[:4])
 
 
 def test_memorized_sequences_score_above_the_others(memorized):

@@ -5,6 +5,13 @@ scored), for the positions t = 2..T: whether argmax p(. | x_<t) is x_t (memoriza
 accuracy), log p(x_t | x_<t) (loss, zlib, Min-K%), and Min-K%++'s normalised score
 (log p(x_t) - mu_t) / sigma_t with mu_t, sigma_t the mean and standard deviation of
 log p(z | x_<t) under z ~ p(. | x_<t). Padding never counts.
+
+It also gives the probability that differentially private decoding (DPD, the
+papers' decoding-time baseline) emits x_t: the authors' `gpt_neo_dp.py` mixes the
+logits with their mean, lambda * l + (1 - lambda) * mean(l) with lambda = 0.2, which
+under softmax is temperature 1 / lambda, and samples with transformers' default
+top-k of 50. Its mean over positions is the expected MA of DPD sampling (the authors
+draw one sample per prefix; the expectation is the same score without the draw's noise).
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ import torch
 from memscan.model.loading import LoadedModel
 from memscan.scan.ragged import TokenSequence
 
+DPD_LAMBDA = 0.2  # the authors' mixing weight
+DPD_TOP_K = 50  # transformers' default top-k, with which the authors sampled
+
 
 @dataclass
 class TokenStats:
@@ -27,10 +37,16 @@ class TokenStats:
     hits: np.ndarray  # bool
     logprobs: np.ndarray  # float64
     minkpp: np.ndarray  # float64
+    dpd: np.ndarray  # float64: probability that DPD sampling emits the target
 
     @property
     def memorization_accuracy(self) -> float:
         return float(self.hits.mean()) if self.hits.size else 0.0
+
+    @property
+    def dpd_memorization_accuracy(self) -> float:
+        """Expected MA when every next token is sampled by DPD."""
+        return float(self.dpd.mean()) if self.dpd.size else 0.0
 
     @property
     def loss(self) -> float:
@@ -103,7 +119,19 @@ def _position_stats(logits: torch.Tensor, targets: torch.Tensor) -> TokenStats:
         hits=(logits.argmax(-1) == targets).cpu().numpy(),
         logprobs=target_logp.double().cpu().numpy(),
         minkpp=((target_logp - mu) / sigma).double().cpu().numpy(),
+        dpd=dpd_probabilities(logits, targets).double().cpu().numpy(),
     )
+
+
+def dpd_probabilities(
+    logits: torch.Tensor, targets: torch.Tensor, lam: float = DPD_LAMBDA, top_k: int = DPD_TOP_K
+) -> torch.Tensor:
+    """Per position, the probability that DPD samples the target: softmax of lam * logits
+    over the top_k largest (ties at the k-th value kept, as transformers' top-k keeps them)."""
+    scaled = logits * lam  # the (1 - lam) * mean term shifts every logit alike: softmax ignores it
+    kth = scaled.topk(min(top_k, scaled.shape[-1]), dim=-1).values[..., -1:]
+    kept = scaled.masked_fill(scaled < kth, float("-inf"))
+    return torch.softmax(kept, dim=-1).gather(-1, targets[:, None])[:, 0]
 
 
 def token_nll(

@@ -33,11 +33,12 @@ class MemorizationOptions:
     corpus_k: int = 32  # span length that counts as a corpus match
 
 
-G_SCORES = ("ma", "el", "extraction_strength")
+G_SCORES = ("ma", "el", "extraction_strength", "ma_dpd")
 
 
 def g_column(score: str, n: int) -> str:
-    """The table column that holds g: `ma`, `extraction_strength`, or `el_{n}` for EL."""
+    """The table column that holds g: `ma`, `extraction_strength`, `ma_dpd` (expected MA
+    under the papers' differentially private decoding), or `el_{n}` for EL."""
     return f"el_{n}" if score == "el" else score
 
 
@@ -72,7 +73,7 @@ def memorization_table(
     index: CorpusIndex | None = None,
     progress: Callable[[str, int], Callable[[int], object]] | None = None,
 ) -> pa.Table:
-    """One row per sequence: ma, loss, extraction_strength, el_{n}, the k-prompt
+    """One row per sequence: ma, ma_dpd, loss, extraction_strength, el_{n}, the k-prompt
     extraction scores, and with an index, how much of that generation the corpus covers."""
     sequences = [np.asarray(s, dtype=np.uint32) for s in sequences]
     stats = teacher_forced(loaded, sequences, options.batch_size, _stage(progress, "teacher-forced", len(sequences)))
@@ -80,6 +81,7 @@ def memorization_table(
         "id": pa.array(list(ids), pa.string()),
         "n_tokens": pa.array([len(s) for s in sequences], pa.int64()),
         "ma": pa.array([s.memorization_accuracy for s in stats], pa.float64()),
+        "ma_dpd": pa.array([s.dpd_memorization_accuracy for s in stats], pa.float64()),
         "loss": pa.array([s.loss for s in stats], pa.float64()),
         "extraction_strength": pa.array([s.extraction_strength() for s in stats], pa.float64()),
     }
