@@ -392,7 +392,7 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
     (gd) or GA+Mismatch; writes OUT/model, epochs.parquet, run.json."""
     from memscan.model.sequences import check_disjoint, encode_set, read_set
     from memscan.unlearn import UnlearnConfig, run_unlearning
-    from memscan.unlearn.run import check_resumable, check_retain
+    from memscan.unlearn.run import check_ranks, check_resumable, check_retain
 
     settings = options.apply_preset(ctx, settings)
     fixed = settings.pop("fixed_interval")
@@ -401,7 +401,9 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
     check_resumable(out)
     retain_records = read_set(retain_path, inputs.text_field, inputs.id_field) if retain_path is not None else None
     check_retain(config, retain_records)
-    loaded, forget, unseen = inputs.load(inputs.read(), config.n if config.uses_el else 0)
+    ranks = current(inputs.device)
+    check_ranks(config, ranks)
+    loaded, forget, unseen = inputs.load(inputs.read(), config.n if config.uses_el else 0, ranks)
     retain = None
     if retain_records is not None:
         retain_ids, retain = encode_set(retain_records, loaded, inputs.max_tokens)
@@ -415,9 +417,12 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
         out,
         tuple(fixed) if fixed else None,
         identity,
-        log=lambda m: click.echo(m, err=True),
+        log=(lambda m: click.echo(m, err=True)) if ranks.is_main else (lambda m: None),
         retain=retain,
+        ranks=ranks,
     )
+    if not ranks.is_main:
+        return
     final = run["final"]
     click.echo(
         f"{config.method}: {run['reason']} after {run['updates']} updates\n"

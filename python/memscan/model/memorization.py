@@ -19,6 +19,7 @@ from memscan.errors import UserError
 from memscan.model.forward import teacher_forced
 from memscan.model.generation import continuations_of_prefixes
 from memscan.model.loading import LoadedModel
+from memscan.model.ranks import ONE, Ranks, pick
 from memscan.scan.index import CorpusIndex
 from memscan.scan.matches import scan_against_index
 from memscan.scan.scores import extraction_likelihood, pair_scores
@@ -43,12 +44,21 @@ def g_column(score: str, n: int) -> str:
 
 
 def score_g(
-    loaded: LoadedModel, sequences: Sequence[np.ndarray], score: str = "ma", n: int = 10, with_el: bool = False
+    loaded: LoadedModel,
+    sequences: Sequence[np.ndarray],
+    score: str = "ma",
+    n: int = 10,
+    with_el: bool = False,
+    ranks: Ranks = ONE,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """g of every sequence (`score` in G_SCORES), and EL_n too when g is EL or `with_el`."""
+    """g of every sequence (`score` in G_SCORES), and EL_n too when g is EL or `with_el`;
+    each of `ranks` scores its block of the sequences."""
     uses_el = score == "el" or with_el
     options = MemorizationOptions(n=n if uses_el else 0, k=0)
-    table = memorization_table(loaded, [str(i) for i in range(len(sequences))], sequences, options)
+    ids = [str(i) for i in range(len(sequences))]
+    table = ranks.split_table(
+        len(sequences), lambda rows: memorization_table(loaded, pick(ids, rows), pick(sequences, rows), options)
+    )
     el = table.column(f"el_{n}").to_numpy() if uses_el else None
     return table.column(g_column(score, n)).to_numpy(), el
 

@@ -1,10 +1,13 @@
-"""Per-sequence work split across the processes of `accelerate launch` (or torchrun).
+"""Work split across the processes of `accelerate launch` (or torchrun).
 
 Launched with N processes, each rank loads the model on its own device, scores one
 contiguous block of the sequences and the blocks are gathered back in order, so the
 table is the one a single process writes (each sequence is scored alone, so its
-scores do not depend on which rank scored it). Outside a launch there is one rank and
-nothing is imported from accelerate.
+scores do not depend on which rank scored it). An update is data-parallel: each rank
+takes the gradient of its block of the micro-batches, and the weighted gradients are
+summed over ranks, so every rank steps on the full-batch gradient one process would
+have taken (up to the order of the floating-point sums). Outside a launch there is
+one rank and nothing is imported from accelerate or torch.distributed.
 """
 
 from __future__ import annotations
@@ -48,6 +51,24 @@ class Ranks:
         from accelerate.utils import gather_object
 
         return gather_object([part])
+
+    def sum_value(self, value: float) -> float:
+        """The sum of `value` over ranks."""
+        return float(sum(self.gather(value)))
+
+    def sum_gradients(self, model, weight: float) -> None:
+        """Scale this rank's gradients by `weight` and sum them over ranks: every rank ends
+        with the sum (a parameter without a gradient counts as zeros)."""
+        import torch
+        import torch.distributed as dist
+
+        for parameter in model.parameters():
+            if not parameter.requires_grad:
+                continue
+            if parameter.grad is None:
+                parameter.grad = torch.zeros_like(parameter)
+            parameter.grad.mul_(weight)
+            dist.all_reduce(parameter.grad)
 
     def split_table(self, n: int, compute: Callable[[range], pa.Table]) -> pa.Table:
         """compute(rows) on this rank's block of n >= 1 rows, the blocks gathered in order

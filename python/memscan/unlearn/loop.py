@@ -7,6 +7,10 @@ micro-batches). Weights are fp32 masters while training. The state
 after each update is checkpointed, so a killed run resumes from its last finished
 epoch and, with the same seed, ends where an uninterrupted run would. A non-finite or
 exploding loss stops the run on the last good weights and says so.
+
+Launched as several processes (model/ranks.py), every rank holds the whole model:
+scoring is split by sequences, each update by micro-batches, and the ranks take the
+same decisions on the same gathered scores, so they stay in step; rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from memscan.attack.miau import Neighbourhood
 from memscan.errors import UserError
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
+from memscan.model.ranks import ONE, Ranks
 from memscan.model.training import gradients_finite, parameters_finite, train_in_fp32
 from memscan.model.weights import cpu_copy, load_weights
 from memscan.unlearn import ga, gd, mismatch, npo, sga, ta, tau
@@ -70,9 +75,11 @@ class Unlearning:
         log=None,
         neighbourhood: Neighbourhood | None = None,
         retain: Sequence[np.ndarray] | None = None,
+        ranks: Ranks = ONE,
     ):
         """`neighbourhood`: MIAU's candidates and neighbours (made from the input model); when
         given, the attack's ROC and PR AUC are recorded every epoch, as the authors did."""
+        self.ranks = ranks
         self.loaded, self.forget, self.targets, self.config = (
             loaded,
             [np.asarray(s, np.uint32) for s in forget],
@@ -96,7 +103,9 @@ class Unlearning:
     def score(self) -> tuple[np.ndarray, np.ndarray | None, dict]:
         """g (and EL_n) of every forget sequence, and MIAU's AUCs when tracked, on the phase's weights."""
         with self.phase.scored_weights(self.loaded.model):
-            g, el = score_g(self.loaded, self.forget, self.config.score, self.config.n, self.config.track_el)
+            g, el = score_g(
+                self.loaded, self.forget, self.config.score, self.config.n, self.config.track_el, self.ranks
+            )
             miau = {}
             if self.neighbourhood is not None:
                 values = self.neighbourhood.scores(self.loaded)
@@ -139,7 +148,7 @@ class Unlearning:
             if not selected:
                 self.state.reason = f"nothing left to ascend on at epoch {self.state.epoch}"
                 break
-            ce = self.phase.gradient(self.loaded, micro_batches, self.data, self.state.epoch)
+            ce = self.gradient(micro_batches)
             record.train_ce = ce
             if not np.isfinite(ce) or ce > self.config.max_ce or not gradients_finite(model):
                 self.state.reason = f"loss non-finite or exploding (mean CE {ce:.4g}) at epoch {self.state.epoch}; kept epoch {self.state.epoch}"
@@ -159,9 +168,23 @@ class Unlearning:
         self.phase.finish(model)
         return self.state
 
+    def gradient(self, micro_batches: list[list[int]]) -> float:
+        """Fill .grad with the phase's full-batch gradient and return its loss. Across ranks,
+        each takes its block of the micro-batches; a method's loss averages its micro-batches'
+        terms, so a rank's share weighs len(block) / len(micro_batches) in the sum."""
+        epoch = self.state.epoch
+        if self.ranks.size == 1:
+            return self.phase.gradient(self.loaded, micro_batches, self.data, epoch)
+        mine = [micro_batches[i] for i in self.ranks.block(len(micro_batches))]
+        self.loaded.model.zero_grad(set_to_none=True)
+        ce = self.phase.gradient(self.loaded, mine, self.data, epoch) if mine else 0.0
+        weight = len(mine) / len(micro_batches)
+        self.ranks.sum_gradients(self.loaded.model, weight)
+        return self.ranks.sum_value(ce * weight)
+
     # ---- checkpoints -------------------------------------------------------------
     def _save_checkpoint(self) -> None:
-        if self.checkpoint is None:
+        if self.checkpoint is None or not self.ranks.is_main:
             return
         payload = {
             "state": {**asdict(self.state), "records": [asdict(r) for r in self.state.records]},

@@ -30,6 +30,7 @@ from memscan.errors import UserError
 from memscan.model.interval import Interval, fit_interval, forgetting_quality
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
+from memscan.model.ranks import ONE, Ranks
 from memscan.unlearn.config import RETAIN_METHODS, UnlearnConfig
 from memscan.unlearn.loop import EpochRecord, Unlearning
 from memscan.unlearn.phase import Targets
@@ -44,9 +45,11 @@ def fingerprint(sequences: Sequence[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def unseen_targets(loaded: LoadedModel, unseen: Sequence[np.ndarray], config: UnlearnConfig, fixed=None) -> Targets:
+def unseen_targets(
+    loaded: LoadedModel, unseen: Sequence[np.ndarray], config: UnlearnConfig, fixed=None, ranks: Ranks = ONE
+) -> Targets:
     """The interval of g over the unseen set, and the unseen mean EL_n when EL is used."""
-    g, el = score_g(loaded, unseen, config.score, config.n, config.track_el)
+    g, el = score_g(loaded, unseen, config.score, config.n, config.track_el, ranks)
     return Targets(fit_interval(g, fixed), None if el is None else float(el.mean()))
 
 
@@ -60,10 +63,13 @@ def run_unlearning(
     identity: dict | None = None,
     log=print,
     retain: Sequence[np.ndarray] | None = None,
+    ranks: Ranks = ONE,
 ) -> dict:
     """Run one method to its stopping rule and write the results into `out`; returns run.json's content.
-    `retain`: the retain set of the methods that use one (config.uses_retain)."""
+    `retain`: the retain set of the methods that use one (config.uses_retain). Launched as
+    several `ranks`, each takes its share of the work and rank 0 alone writes."""
     check_retain(config, retain)
+    check_ranks(config, ranks)
     forget_ids, forget_seqs = forget
     run_file, checkpoint = out / "run.json", out / CHECKPOINT_FILE
     identity = {
@@ -76,15 +82,17 @@ def run_unlearning(
     }
     run = _resumable_run(out, identity)
     if run is None:
-        targets = unseen_targets(loaded, unseen, config, fixed_interval)  # before the folder: a failure leaves none
-        out.mkdir(parents=True, exist_ok=True)
+        # before the folder: a failure leaves none
+        targets = unseen_targets(loaded, unseen, config, fixed_interval, ranks)
         run = {
             "identity": identity,
             "interval": targets.interval.to_dict(),
             "unseen_el_mean": targets.unseen_el_mean,
             "finished": False,
         }
-        io.write_text(json.dumps(run, indent=2), run_file)
+        if ranks.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            io.write_text(json.dumps(run, indent=2), run_file)
     interval = Interval(**run["interval"])
 
     started = time.perf_counter()
@@ -97,9 +105,11 @@ def run_unlearning(
         neighbourhood = Neighbourhood.build(loaded, (list(forget_ids), list(forget_seqs)), unseen_labelled, miau)
         log(f"MIAU tracked every epoch: {neighbourhood.generator}")
     targets = Targets(interval, run["unseen_el_mean"])
-    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood, retain)
+    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood, retain, ranks)
     state = loop.run()
     log(f"stopped: {state.reason}")
+    if not ranks.is_main:
+        return run
 
     _save_model(loaded, out / "model")
     io.write_parquet(epochs_table(forget_ids, state.records), out / "epochs.parquet")
@@ -119,6 +129,12 @@ def run_unlearning(
     io.write_text(json.dumps(run, indent=2), run_file)
     checkpoint.unlink(missing_ok=True)
     return run
+
+
+def check_ranks(config: UnlearnConfig, ranks: Ranks) -> None:
+    """The methods with a retain set draw from it per update in ways not yet split across ranks."""
+    if ranks.size > 1 and config.uses_retain:
+        raise UserError(f"{config.method} does not split across processes yet: run it as one process")
 
 
 def check_retain(config: UnlearnConfig, retain: Sequence | None) -> None:
