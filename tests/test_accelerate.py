@@ -70,9 +70,22 @@ def test_memorization_on_two_processes_writes_the_one_process_tables(workspace, 
 def test_commands_that_do_not_split_refuse_to_run_launched(workspace, tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")  # as a launcher sets it in each process
     sets = [workspace / "tiny", "--forget", workspace / "forget.jsonl", "--unseen", workspace / "unseen.jsonl"]
-    result = memscan("attack", *sets, "-o", tmp_path / "a")
-    fails_cleanly(result, "`memscan attack` does not split its work across processes yet")
-    assert not (tmp_path / "a").exists()
+    result = memscan("eval", sets[0], "-o", tmp_path / "e")
+    fails_cleanly(result, "`memscan eval` does not split its work across processes yet")
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.slow
+def test_attacks_on_two_processes_write_the_one_process_results(workspace, tmp_path):
+    sets = [workspace / "tiny", "--forget", workspace / "forget.jsonl", "--unseen", workspace / "unseen.jsonl"]
+    settings = ["--neighbours", 4, "--swap-neighbours", 2]
+    alone = memscan("attack", *sets, "--device", "cpu", "-o", tmp_path / "one", *settings)
+    assert alone.returncode == 0, alone.stderr
+    result = launch("attack", *sets, "-o", tmp_path / "two", *settings)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("scores.parquet", "miau_scores.parquet"):
+        assert pq.read_table(tmp_path / "one" / name).equals(pq.read_table(tmp_path / "two" / name)), name
+    assert (tmp_path / "one" / "metrics.csv").read_text() == (tmp_path / "two" / "metrics.csv").read_text()
 
 
 def unlearn_args(workspace, out, method, *extra):

@@ -31,6 +31,7 @@ import torch
 
 from memscan.model.forward import pad_id, padded, teacher_forced
 from memscan.model.loading import LoadedModel
+from memscan.model.ranks import ONE, Ranks
 
 SPAN = 2  # units per masked span
 BUFFER = 1  # free units kept on either side of a span
@@ -128,9 +129,9 @@ def _resample(
 
 
 def mean_log_likelihood(
-    loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_size: int, progress=None
+    loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_size: int, progress=None, ranks: Ranks = ONE
 ) -> np.ndarray:
-    return np.array([-s.loss for s in teacher_forced(loaded, sequences, batch_size, progress)])
+    return np.array([-s.loss for s in teacher_forced(loaded, sequences, batch_size, progress, ranks)])
 
 
 @dataclass
@@ -198,11 +199,12 @@ class Neighbourhood:
             batch_size,
         )
 
-    def scores(self, loaded: LoadedModel, progress=None) -> np.ndarray:
+    def scores(self, loaded: LoadedModel, progress=None, ranks: Ranks = ONE) -> np.ndarray:
         """|LL(x) - mean LL(neighbours of x)| of every candidate under `loaded`; `progress`
-        makes a bar: (name, total) -> update."""
+        makes a bar: (name, total) -> update; `ranks` split the sequences."""
         count = len(self.neighbours[0]) if self.neighbours else 0
         flat = [*self.candidates, *(n for ns in self.neighbours for n in ns)]
-        ll = mean_log_likelihood(loaded, flat, self.batch_size, progress("MIAU", len(flat)) if progress else None)
+        bar = progress("MIAU", len(flat)) if progress else None
+        ll = mean_log_likelihood(loaded, flat, self.batch_size, bar, ranks)
         own, around = ll[: len(self.candidates)], ll[len(self.candidates) :].reshape(len(self.candidates), count)
         return np.abs(own - around.mean(axis=1))

@@ -18,6 +18,7 @@ from memscan.attack.zscore import split_unseen, swap_calibrated, zscore_scores
 from memscan.model.forward import teacher_forced
 from memscan.model.interval import QUANTILES, Interval
 from memscan.model.loading import LoadedModel
+from memscan.model.ranks import ONE, Ranks
 from memscan.plotting import plot_roc_curves
 
 Labelled = tuple[Sequence[str], Sequence[np.ndarray]]
@@ -50,9 +51,11 @@ def run_attack(
     options: AttackOptions | None = None,
     progress=None,
     neighbourhood: Neighbourhood | None = None,
+    ranks: Ranks = ONE,
 ) -> AttackResult:
     """`neighbourhood`: MIAU's candidates and neighbours, made once (by `Neighbourhood.build`)
-    when several models are attacked; made here from `loaded` when None."""
+    when several models are attacked; made here from `loaded` when None. `ranks` split
+    the scoring passes by sequences; every rank returns the whole result."""
     options = options or AttackOptions()
     forget_ids, forget_seqs = forget
     unseen_ids, unseen_seqs = unseen
@@ -61,14 +64,13 @@ def run_attack(
     member = np.array([True] * len(forget_seqs) + [False] * len(candidates))
     pool = [np.asarray(s, np.uint32) for s in forget_seqs] + [np.asarray(unseen_seqs[i], np.uint32) for i in candidates]
     everyone = pool + [np.asarray(unseen_seqs[i], np.uint32) for i in reference]
-    stats = teacher_forced(
-        loaded, everyone, options.batch_size, progress("scoring", len(everyone)) if progress else None
-    )
+    bar = progress("scoring", len(everyone)) if progress else None
+    stats = teacher_forced(loaded, everyone, options.batch_size, bar, ranks)
     cut = len(pool)
     texts = [loaded.tokenizer.decode([int(t) for t in s]) for s in pool]
     scores = {**zscore_scores(stats, cut), **one_sided_scores(stats[:cut], texts, options.min_k)}
     if options.swap_neighbours:
-        scores["zscore_swap"] = swap_calibrated(loaded, everyone, stats, cut, options, progress)
+        scores["zscore_swap"] = swap_calibrated(loaded, everyone, stats, cut, options, progress, ranks)
     swapped = f"{options.swap_neighbours} copies with {options.swap_share:.0%} of adjacent tokens swapped"
     pool_rows = attack_metrics(member, scores).to_pylist()
     for row in pool_rows:
@@ -80,7 +82,7 @@ def run_attack(
         if neighbourhood is None:
             miau_options = MiauOptions(options.neighbours, options.mask_pct, options.seed, options.batch_size)
             neighbourhood = Neighbourhood.build(loaded, forget, unseen, miau_options)
-        values = neighbourhood.scores(loaded, progress)
+        values = neighbourhood.scores(loaded, progress, ranks)
         miau_rows = attack_metrics(neighbourhood.member, {"miau": values}).to_pylist()
         miau_rows[0].update(
             candidates=f"{neighbourhood.member.sum()} forget vs {(~neighbourhood.member).sum()} unseen",

@@ -16,6 +16,7 @@ import numpy as np
 from memscan.attack.options import AttackOptions
 from memscan.model.forward import TokenStats, teacher_forced
 from memscan.model.loading import LoadedModel
+from memscan.model.ranks import ONE, Ranks
 
 
 def split_unseen(n_unseen: int, reference_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,14 +61,14 @@ def swap_calibrated(
     cut: int,
     options: AttackOptions,
     progress=None,
+    ranks: Ranks = ONE,
 ) -> np.ndarray:
     """`zscore_swap`: the test on (score - mean score of the sequence's swapped copies), for
     g and the loss; everyone[:cut] are the candidates, the rest the reference."""
     rng, count = np.random.default_rng(options.seed + 1), options.swap_neighbours
     copies = [c for s in everyone for c in swap_neighbours(s, count, options.swap_share, rng)]
-    copy_stats = teacher_forced(
-        loaded, copies, options.batch_size, progress("swap neighbours", len(copies)) if progress else None
-    )
+    bar = progress("swap neighbours", len(copies)) if progress else None
+    copy_stats = teacher_forced(loaded, copies, options.batch_size, bar, ranks)
     n_g = np.array([s.memorization_accuracy for s in copy_stats]).reshape(len(everyone), count).mean(1)
     n_loss = np.array([s.loss for s in copy_stats]).reshape(len(everyone), count).mean(1)
     g = np.array([s.memorization_accuracy for s in stats]) - n_g

@@ -262,14 +262,19 @@ def attack(inputs: ModelInputs, out, mask_model, overwrite, **settings):
     if mask_model is not None:
         check_model_spec(mask_model)
     attack_options = AttackOptions(**settings)
-    loaded, forget, unseen = inputs.load(sets, 0)
+    ranks = current(inputs.device)
+    loaded, forget, unseen = inputs.load(sets, 0, ranks)
     neighbourhood = None
     if mask_model is not None and attack_options.neighbours:
-        sampler = load_model(mask_model, inputs.device)
+        sampler = load_model(mask_model, ranks.device or inputs.device)
         miau = MiauOptions(attack_options.neighbours, attack_options.mask_pct, attack_options.seed)
         neighbourhood = Neighbourhood.build(sampler, forget, unseen, miau)
     with progress_bars() as progress:
-        result = run_attack(loaded, forget, unseen, attack_options, progress, neighbourhood)
+        result = run_attack(
+            loaded, forget, unseen, attack_options, progress if ranks.is_main else None, neighbourhood, ranks
+        )
+    if not ranks.is_main:
+        return
     io.make_output_dir(out, overwrite, [*inputs.paths, mask_model])
     io.write_parquet(result.scores, out / "scores.parquet")
     if result.miau_scores is not None:

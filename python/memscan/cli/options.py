@@ -19,7 +19,7 @@ from memscan.model.ranks import launched
 from memscan.unlearn.config import PRESETS
 
 # The commands that, launched as several processes, split their work between them.
-SPLIT_COMMANDS = {"memorization", "unlearn"}
+SPLIT_COMMANDS = {"attack", "memorization", "unlearn"}
 
 
 class Memscan(click.Group):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from memscan.model.loading import LoadedModel
+from memscan.model.ranks import ONE, Ranks
 from memscan.scan.ragged import TokenSequence
 
 DPD_LAMBDA = 0.2  # the authors' mixing weight
@@ -87,11 +88,23 @@ def pad_id(loaded: LoadedModel) -> int:
     return next(t for t in (tok.pad_token_id, tok.eos_token_id, 0) if t is not None)
 
 
-@torch.no_grad()
 def teacher_forced(
-    loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, progress=None
+    loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, progress=None, ranks: Ranks = ONE
 ) -> list[TokenStats]:
-    """TokenStats of every sequence, one forward pass per batch."""
+    """TokenStats of every sequence, one forward pass per batch; each of `ranks` takes
+    its block of the sequences (a sequence's stats do not depend on its batch)."""
+    if ranks.size == 1:
+        return _teacher_forced(loaded, sequences, batch_size, progress)
+    shown = progress if ranks.is_main else None
+    return ranks.split_list(
+        len(sequences), lambda rows: _teacher_forced(loaded, [sequences[i] for i in rows], batch_size, shown)
+    )
+
+
+@torch.no_grad()
+def _teacher_forced(
+    loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int, progress
+) -> list[TokenStats]:
     context = loaded.context
     stats: list[TokenStats | None] = [None] * len(sequences)
     for batch in batches_by_length([len(s) for s in sequences], batch_size):

@@ -70,6 +70,11 @@ class Ranks:
             parameter.grad.mul_(weight)
             dist.all_reduce(parameter.grad)
 
+    def split_list(self, n: int, compute: Callable[[range], list[T]]) -> list[T]:
+        """compute(rows) on this rank's block of n rows, the blocks' lists joined in order."""
+        rows = self.block(n)
+        return [item for part in self.gather(compute(rows) if rows else []) for item in part]
+
     def split_table(self, n: int, compute: Callable[[range], pa.Table]) -> pa.Table:
         """compute(rows) on this rank's block of n >= 1 rows, the blocks gathered in order
         (a rank left without rows when n < size computes nothing)."""

@@ -108,7 +108,7 @@ class Unlearning:
             )
             miau = {}
             if self.neighbourhood is not None:
-                values = self.neighbourhood.scores(self.loaded)
+                values = self.neighbourhood.scores(self.loaded, ranks=self.ranks)
                 row = attack_metrics(self.neighbourhood.member, {"miau": values}).to_pylist()[0]
                 miau = {"miau_auc": row["auc"], "miau_pr_auc": row["pr_auc"]}
         return g, el, miau
