@@ -309,3 +309,18 @@ def test_the_committed_natural_grids_are_valid_configs(name, workspace, tmp_path
     config = config_from_dict({**raw, **paths})
     assert not config.implant and config.tokens == 200 and config.id_field == "doc_id"
     assert any(t.startswith("pubmedqa=") for t in config.tasks)
+
+
+def test_dpd_cells_score_the_unchanged_model_under_private_decoding(workspace, task_file, tmp_path):
+    """The papers' DPD baseline: no update; c(D_f) of the MA expected under DPD sampling,
+    against an interval fitted on the unseen set under the same decoding."""
+    forget_files, unseen_file = papers_files(workspace, tmp_path)
+    natural = {"implant": False, "forget_files": forget_files, "unseen_file": unseen_file, "id_field": "doc_id"}
+    config, out = tiny_grid(workspace, task_file, methods=["none", "dpd"], **natural), tmp_path / "sweep"
+    run_sweep(config, out)
+    none, dpd = (json.loads(cell_path(out, config.models[0], 4, 0, m).read_text()) for m in ("none", "dpd"))
+    assert (none["g"], dpd["g"]) == ("ma", "ma_dpd") and dpd["cell"]["updates"] == 0
+    assert dpd["interval"] != none["interval"]
+    assert np.mean(dpd["forget_g"]) < np.mean(none["forget_g"])  # sampled at temperature 5
+    assert dpd["cell"]["heldout_perplexity"] == none["cell"]["heldout_perplexity"]  # the same weights
+    assert "dpd" in (out / "report.md").read_text()

@@ -47,9 +47,12 @@ def evaluate_model(
     settings: EvaluationSettings,
     name: str,
     neighbourhood: Neighbourhood,
+    g: str = "ma",
 ) -> ModelEvaluation:
+    """c(D_f) of g (a memorization-table column: `ma_dpd` scores the papers' DPD baseline),
+    the extraction test, every attack and held-out perplexity, as one results row."""
     table = memorization_table(loaded, *sets.forget, MemorizationOptions(n=0, k=settings.k))
-    quality = forgetting_quality(table.column("ma").to_numpy(), interval)
+    quality = forgetting_quality(table.column(g).to_numpy(), interval)
     attack_options = AttackOptions(swap_neighbours=settings.neighbours, seed=settings.seed)
     attack = run_attack(loaded, sets.forget, sets.unseen, attack_options, neighbourhood=neighbourhood)
     auc = {r["attack"]: r for r in attack.metrics.to_pylist()}
@@ -78,7 +81,10 @@ def evaluate_model(
     return ModelEvaluation(row, table, attack)
 
 
-def unseen_interval(loaded: LoadedModel, sets: PassageSets, fixed: tuple[float, ...] | None = None) -> Interval:
-    """The acceptable interval of MA from the unseen passages (or `fixed`, with their mean as mu_u)."""
-    unseen_ma = memorization_table(loaded, *sets.unseen, MemorizationOptions(n=0, k=0)).column("ma").to_numpy()
-    return fit_interval(unseen_ma, None if fixed is None else (fixed[0], fixed[1]))
+def unseen_interval(
+    loaded: LoadedModel, sets: PassageSets, fixed: tuple[float, ...] | None = None, g: str = "ma"
+) -> Interval:
+    """The acceptable interval of g (MA by default) from the unseen passages (or `fixed`,
+    with their mean as mu_u)."""
+    unseen_g = memorization_table(loaded, *sets.unseen, MemorizationOptions(n=0, k=0)).column(g).to_numpy()
+    return fit_interval(unseen_g, None if fixed is None else (fixed[0], fixed[1]))

@@ -19,6 +19,9 @@ else:
     import tomli as tomllib
 
 NONE = "none"  # the implanted model, not unlearned: every group's baseline
+# The papers' decoding-time baseline: the same weights as "none", g = MA expected under
+# differentially private decoding (`ma_dpd`), its interval from the unseen set likewise.
+DPD = "dpd"
 GRID_KEYS = ("models", "forget_sizes", "seeds", "methods")
 CELL_KEYS = ("device", "preset", "retain_file", "retain_size")  # not shared by every cell (see `shared`)
 # The implant's AdamW rate per built-in model: one rate does not fit both (the measurement
@@ -154,8 +157,8 @@ def check_cells(config: SweepConfig, where: str) -> None:
     if not config.implant:
         _check_files(config, where)
     for method in config.methods:
-        if method not in (NONE, *METHODS):
-            raise UserError(f"{where}: unknown method {method!r} (known: {NONE}, {', '.join(METHODS)})")
+        if method not in (NONE, DPD, *METHODS):
+            raise UserError(f"{where}: unknown method {method!r} (known: {NONE}, {DPD}, {', '.join(METHODS)})")
         if method in RETAIN_METHODS and not config.retain_file:
             raise UserError(f"{where}: {method} steps on a retain set too: set retain_file (text the model must keep)")
     if config.retain_file and not Path(config.retain_file).is_file():

@@ -6,7 +6,14 @@ import numpy as np
 
 from memscan.plotting import pyplot
 
-METHOD_COLOURS = {"none": "tab:gray", "ga": "tab:red", "sga": "tab:orange", "ta": "tab:blue", "tau": "tab:purple"}
+METHOD_COLOURS = {
+    "none": "tab:gray",
+    "dpd": "tab:brown",
+    "ga": "tab:red",
+    "sga": "tab:orange",
+    "ta": "tab:blue",
+    "tau": "tab:purple",
+}
 MARKERS = "osD^v<>p*h"
 
 
@@ -62,12 +69,15 @@ def plot_privacy_utility(summary: list[dict], panel_by: str, path) -> None:
 
 
 def plot_distributions(records: list[dict], path) -> None:
-    """Per-sequence g of the forget set after each method, pooled over seeds, one panel per
-    (model, forget size); the band is the interval averaged over the seeds."""
+    """Per-sequence g (MA) of the forget set after each method, pooled over seeds, one panel
+    per (model, forget size); the band is the interval averaged over the seeds. DPD's cells
+    (g = MA expected under private decoding, with an interval of its own) are left out."""
     plt = pyplot()
     groups: dict[tuple, dict[str, list[float]]] = {}
     intervals: dict[tuple, list[tuple[float, float]]] = {}
     for r in records:
+        if r.get("g", "ma") != "ma":
+            continue
         key = (r["cell"]["model"], r["cell"]["forget_size"])
         groups.setdefault(key, {}).setdefault(r["cell"]["method"], []).extend(r["forget_g"])
         intervals.setdefault(key, []).append((r["interval"]["lo"], r["interval"]["hi"]))

@@ -27,10 +27,17 @@ from memscan import io
 from memscan.attack import Neighbourhood
 from memscan.errors import UserError
 from memscan.eval import EvalOptions, Task, UtilityResult, evaluate_tasks, resolve_tasks
-from memscan.experiment.evaluate import EvaluationSettings, ModelEvaluation, evaluate_model, neighbourhood_of
+from memscan.experiment.evaluate import (
+    EvaluationSettings,
+    ModelEvaluation,
+    evaluate_model,
+    neighbourhood_of,
+    unseen_interval,
+)
 from memscan.experiment.implant import ImplantedPassages, implant_passages, pretrained_passages
 from memscan.experiment.sets import PassageSizes, check_passages, file_passages, retain_passages
-from memscan.experiment.sweep.config import NONE, SweepConfig
+from memscan.experiment.sweep.config import DPD, NONE, SweepConfig
+from memscan.model.interval import Interval
 from memscan.model.loading import LoadedModel, check_model_spec, load_model, load_tokenizer
 from memscan.model.weights import cpu_copy, load_weights
 from memscan.unlearn import Targets, UnlearnConfig, Unlearning, UnlearnState
@@ -102,6 +109,8 @@ class CellResult:
     state: UnlearnState | None  # None for the implanted model itself
     unlearn_seconds: float
     cell_seconds: float
+    interval: Interval  # of g, from the unseen set
+    g: str = "ma"  # the memorization-table column c(D_f) counts: ma_dpd for DPD
 
     def cell(self) -> dict:
         """The cell's row of results.parquet."""
@@ -128,9 +137,10 @@ class CellResult:
             "cell": self.cell(),
             **({"retain": retain} if retain else {}),
             "code_commit": commit,
-            "interval": implanted.interval.to_dict(),
+            "g": self.g,
+            "interval": self.interval.to_dict(),
             "repeats": implanted.repeats,
-            "forget_g": self.evaluation.forget_scores.column("ma").to_pylist(),
+            "forget_g": self.evaluation.forget_scores.column(self.g).to_pylist(),
             "utility": self.utility.metrics.to_pylist(),
         }
 
@@ -232,20 +242,24 @@ def _run_cell(
     config: SweepConfig,
     tasks: tuple[list[Task], list[str]],
 ) -> CellResult:
-    """Unlearn with `method` from the implanted weights (none: keep them), then evaluate."""
+    """Unlearn with `method` from the implanted weights (none, dpd: keep them), then evaluate."""
     implanted, neighbourhood, retain = experiment
     t0 = time.perf_counter()
     state = None
-    if method != NONE:
+    g, interval = "ma", implanted.interval
+    if method == DPD:  # no update: the same weights, scored as if they decoded privately
+        g, interval = "ma_dpd", unseen_interval(loaded, implanted.sets, config.fixed_interval, "ma_dpd")
+    elif method != NONE:
         unlearn_config = UnlearnConfig(method, max_epochs=config.max_epochs, seed=group.seed)
         targets = Targets(implanted.interval)
         uses = retain if unlearn_config.uses_retain else None
         state = Unlearning(loaded, implanted.sets.forget[1], targets, unlearn_config, retain=uses).run()
     unlearn_seconds = time.perf_counter() - t0
     settings = _evaluation(config, group.seed)
-    evaluation = evaluate_model(loaded, implanted.sets, implanted.interval, settings, method, neighbourhood)
+    evaluation = evaluate_model(loaded, implanted.sets, interval, settings, method, neighbourhood, g)
     utility = evaluate_tasks(
         loaded, tasks[0], EvalOptions(limit=config.task_limit, seed=group.seed, progress=False), tasks[1]
     )
     parameters = sum(p.numel() for p in loaded.model.parameters())
-    return CellResult(group, method, parameters, evaluation, utility, state, unlearn_seconds, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    return CellResult(group, method, parameters, evaluation, utility, state, unlearn_seconds, seconds, interval, g)
