@@ -120,11 +120,11 @@ def test_score_with_ray_writes_the_local_table(ray_cluster, kjv_index, tmp_path)
 def test_a_slice_whose_worker_dies_is_built_again(ray_cluster, corpus_files, tmp_path):
     marker = tmp_path / "died-once"
 
-    def dies_once(job):
+    def dies_once(job, tokenizer_json):
         if job.number == 1 and not marker.exists():
             marker.write_text("")
             os._exit(1)  # the worker process dies mid-task, as on a lost node
-        return ray_build.build_slice(job)
+        return ray_build.build_slice(job, tokenizer_json)
 
     tok = load_tokenizer()
     built = ray_build.build_index_ray([str(p) for p in corpus_files], tmp_path / "idx", tok, task=dies_once)
@@ -144,11 +144,15 @@ def test_a_failing_slice_leaves_no_index(ray_cluster, corpus_files, tmp_path):
 
 def test_a_worker_that_cannot_see_the_output_fails_in_one_line(tmp_path):
     tok = load_tokenizer()
-    job = ray_build.SliceJob(
-        0, "kjv", "kjv", str(tmp_path), tok.name, tok.tokenizer.to_str(), "text", "id", False, None, 10, 1
-    )
+    job = ray_build.SliceJob(0, "kjv", "kjv", str(tmp_path), tok.name, "text", "id", False, None, 10, 1)
     with pytest.raises(UserError, match="not visible from the Ray worker"):
-        ray_build.build_slice(job)
+        ray_build.build_slice(job, tok.tokenizer.to_str())
+
+
+def test_more_threads_per_task_than_the_cluster_has_are_refused(ray_cluster, tmp_path):
+    result = memscan("index", "build", "kjv", "-o", tmp_path / "i", "--engine", "ray", "--threads", 3)
+    fails_cleanly(result, "--threads 3 per Ray task, but the cluster has 2 CPUs")
+    assert not (tmp_path / "i").exists() and not (tmp_path / "i.partial").exists()
 
 
 def test_ray_settings_without_the_ray_engine_are_refused(kjv_index, tmp_path):

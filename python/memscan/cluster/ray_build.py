@@ -55,7 +55,6 @@ class SliceJob:
     path: str  # where workers read it: absolute, or a built-in corpus name
     work_dir: str
     tokenizer_name: str
-    tokenizer_json: str
     text_field: str
     id_field: str
     split_lines: bool
@@ -76,8 +75,9 @@ class BuiltSlice:
     n_tokens: int
 
 
-def build_slice(job: SliceJob) -> BuiltSlice:
-    """Runs in a Ray worker: index one slice into `work_dir/slice-NNNNN/`."""
+def build_slice(job: SliceJob, tokenizer_json: str) -> BuiltSlice:
+    """Runs in a Ray worker: index one slice into `work_dir/slice-NNNNN/`, tokenized by the
+    tokenizer `tokenizer_json` defines (shipped once to the object store, not per task)."""
     work_dir = Path(job.work_dir)
     if not (work_dir / PARTIAL_MARKER).exists():
         raise UserError(
@@ -91,7 +91,7 @@ def build_slice(job: SliceJob) -> BuiltSlice:
         temporary.mkdir()
     except OSError as e:
         raise UserError(f"{temporary}: not writable from the Ray worker on {socket.gethostname()} ({e})") from None
-    tokenizer = LoadedTokenizer(job.tokenizer_name, Tokenizer.from_str(job.tokenizer_json))
+    tokenizer = LoadedTokenizer(job.tokenizer_name, Tokenizer.from_str(tokenizer_json))
     records = records_of([job.path], job.text_field, job.id_field, job.split_lines)
     documents = (
         Document(tokens, _as_given(record.source, job), record.id)
@@ -131,13 +131,16 @@ def build_index_ray(
     overwrite: bool = False,
     max_tokens: int | None = None,
     progress: Callable[[int], object] | None = None,
-    task: Callable[[SliceJob], BuiltSlice] = build_slice,
+    task: Callable[[SliceJob, str], BuiltSlice] = build_slice,
 ) -> CorpusIndex:
     """The index `build_index` makes of the same inputs (same documents, numbering and
     answers; shards end at input boundaries), built by one Ray task per input, each
     sorting on `threads` threads (1 when None) and reserving as many CPUs.
     `progress(n_tokens)` is told of each finished slice; `task` is what runs per slice."""
     ray = connect(address)
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if (threads or 1) > cpus:
+        raise UserError(f"--threads {threads} per Ray task, but the cluster has {cpus} CPUs: no task could start")
     writer = core_call(_core.IndexWriter, str(out), overwrite)
     try:
         jobs = [
@@ -147,7 +150,6 @@ def build_index_ray(
                 str(Path(name).resolve()) if Path(name).exists() else name,
                 str(Path(writer.work_dir).resolve()),
                 tokenizer.name,
-                tokenizer.tokenizer.to_str(),
                 text_field,
                 id_field,
                 split_lines,
@@ -158,7 +160,8 @@ def build_index_ray(
             for number, name in enumerate(inputs)
         ]
         remote = ray.remote(num_cpus=threads or 1, max_retries=MAX_RETRIES, retry_exceptions=False)(task)
-        built = _gather(ray, [remote.remote(job) for job in jobs], progress)
+        tokenizer_json = ray.put(tokenizer.tokenizer.to_str())
+        built = _gather(ray, [remote.remote(job, tokenizer_json) for job in jobs], progress)
         names = []
         for job, result in zip(jobs, built):
             for folder, piece in result.shards:
