@@ -10,7 +10,6 @@ memorized sequence most prefixes come for free.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from memscan.model import slots
+from memscan.model.cache_layers import in_place_layer_class
 from memscan.model.forward import batches_by_length, pad_id, padded
 from memscan.model.loading import LoadedModel
 from memscan.scan.ragged import TokenSequence
@@ -47,7 +47,7 @@ def sequence_caches(loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_
 def _prefilled(loaded: LoadedModel, kvs: list[KV], lengths: list[int], width: int, capacity: int):
     """A cache holding the first length - 1 tokens of each row, right-aligned to width - 1
     (left padding, masked), so that generation feeds only each prompt's last token.
-    Full-attention layers get room for `capacity` tokens in all (see `_in_place_layer_class`)."""
+    Full-attention layers get room for `capacity` tokens in all (see `cache_layers.in_place_layer_class`)."""
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
 
@@ -62,44 +62,10 @@ def _prefilled(loaded: LoadedModel, kvs: list[KV], lengths: list[int], width: in
             keys[j, :, width - length : width - 1] = kv[layer][0][:, : length - 1]
             values[j, :, width - length : width - 1] = kv[layer][1][:, : length - 1]
         if in_place:
-            cache.layers[layer] = _in_place_layer_class()(keys, values, width - 1)
+            cache.layers[layer] = in_place_layer_class()(keys, values, width - 1)
         else:
             cache.update(keys, values, layer)
     return cache
-
-
-@functools.cache
-def _in_place_layer_class():
-    from transformers.cache_utils import DynamicLayer
-
-    class InPlaceLayer(DynamicLayer):
-        """A full-attention cache layer that writes each step's keys and values into
-        buffers allocated once per batch. DynamicLayer concatenates instead, copying the
-        whole cache at every step: a fifth of decoding time on a CPU (benches/README.md)."""
-
-        def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
-            super().__init__()
-            self.device, self.is_initialized = keys.device, True
-            self.buffers, self.length = (keys, values), length
-            self._view()
-
-        def _view(self) -> None:
-            self.keys, self.values = (b[:, :, : self.length] for b in self.buffers)
-
-        def update(self, key_states, value_states, *args, **kwargs):
-            end = self.length + key_states.shape[-2]
-            for buffer, states in zip(self.buffers, (key_states, value_states)):
-                buffer[:, :, self.length : end] = states
-            self.length = end
-            self._view()
-            return self.keys, self.values
-
-        def batch_select_indices(self, indices: torch.Tensor) -> None:
-            keys, values = self.buffers
-            self.buffers = (keys[indices], values[indices])
-            self._view()
-
-    return InPlaceLayer
 
 
 Choose = Callable[[torch.Tensor], torch.Tensor]  # next-token logits [rows, vocab] -> token per row

@@ -16,12 +16,12 @@ mask; other models take the batch path.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
+from memscan.model.cache_layers import slot_layer_class
 from memscan.model.loading import LoadedModel
 
 KV = list[tuple[torch.Tensor, torch.Tensor]]
@@ -58,47 +58,6 @@ def windows_hold(config, capacity: int) -> bool:
     return not any(isinstance(w, int) and w < capacity for w in windows)
 
 
-@functools.cache
-def _slot_layer_class():
-    from transformers.cache_utils import DynamicLayer
-
-    class SlotLayer(DynamicLayer):
-        """One layer's keys and values for every slot: buffers [slots, heads, columns,
-        head dim]; a step writes each slot's new token at its own column and attends
-        over the first `width` columns."""
-
-        def __init__(self, keys: torch.Tensor, values: torch.Tensor):
-            super().__init__()
-            self.device, self.is_initialized = keys.device, True
-            self.buffers = (keys, values)
-            self.columns = torch.zeros(keys.shape[0], dtype=torch.long, device=keys.device)
-            self.width = 1
-            self._view()
-
-        def _view(self) -> None:
-            self.keys, self.values = (b[:, :, : self.width] for b in self.buffers)
-
-        def get_seq_length(self) -> int:
-            return self.width - 1  # the step's token is the last of `width` columns
-
-        def update(self, key_states, value_states, *args, **kwargs):
-            rows = torch.arange(key_states.shape[0], device=key_states.device)
-            for buffer, states in zip(self.buffers, (key_states, value_states)):
-                buffer[rows, :, self.columns] = states[:, :, 0]
-            return self.keys, self.values
-
-        def set_step(self, columns: torch.Tensor, width: int) -> None:
-            self.columns, self.width = columns, width
-            self._view()
-
-        def batch_select_indices(self, indices: torch.Tensor) -> None:
-            keys, values = self.buffers
-            self.buffers = (keys[indices], values[indices])
-            self._view()
-
-    return SlotLayer
-
-
 @torch.no_grad()
 def decode_in_slots(
     loaded: LoadedModel,
@@ -120,7 +79,7 @@ def decode_in_slots(
     cache = DynamicCache(config=loaded.model.config)
     like = [kv[0] for kv in caches[order[0]]] if order else []
     layers = [
-        _slot_layer_class()(*(k.new_zeros((slots, k.shape[0], capacity, k.shape[2])) for _ in range(2))) for k in like
+        slot_layer_class()(*(k.new_zeros((slots, k.shape[0], capacity, k.shape[2])) for _ in range(2))) for k in like
     ]
     cache.layers = layers
     device = loaded.device
