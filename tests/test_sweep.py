@@ -324,3 +324,50 @@ def test_dpd_cells_score_the_unchanged_model_under_private_decoding(workspace, t
     assert np.mean(dpd["forget_g"]) < np.mean(none["forget_g"])  # sampled at temperature 5
     assert dpd["cell"]["heldout_perplexity"] == none["cell"]["heldout_perplexity"]  # the same weights
     assert "dpd" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_committed_paper_grid_runs_end_to_end_on_the_tiny_model(workspace, tmp_path):
+    """docs/results/sweep-paper.toml as committed, every method of it, with the model,
+    sizes and lengths cut to the tiny model and its files pointed at fixtures in the
+    authors' formats (the hub tasks, which need a connection, left out)."""
+    from pathlib import Path
+
+    from memscan.experiment.sweep.config import tomllib
+    from tiny_model import as_text, random_sequences
+
+    forget_files, unseen_file = papers_files(workspace, tmp_path)
+    fixtures = {
+        "pubmed_qa.csv": 'pubid,question,context,long_answer,final_decision,abstract\n1,Does it work?,"{}",Yes.,yes,"It did."\n',
+        "lambada.csv": "id,token_length,text,task\n0,5,He opened the door slowly,lambada\n",
+        "dialogue.json": json.dumps({"text": {"0": ["hi , how are you", "i am fine . you ?", "great !"]}}),
+        "wikitext.csv": ',text\n0,"Some held-out text about lobsters."\n',
+    }
+    for name, text in fixtures.items():
+        (tmp_path / name).write_text(text)
+    retain_file = tmp_path / "retain.csv"
+    fresh = [f"r{i},pile,{as_text(s)}" for i, s in enumerate(random_sequences(6, 20, seed=9))]
+    retain_file.write_text("\n".join(["doc_id,corpus,text", *fresh]) + "\n")
+
+    raw = tomllib.loads((Path(__file__).parent.parent / "docs" / "results" / "sweep-paper.toml").read_text())
+    local_tasks = []
+    for task in raw["tasks"]:
+        if "=" in task:
+            name, path = task.split("=")
+            suffix = Path(path).suffix
+            fixture = {".json": "dialogue.json"}.get(suffix) or next(f for f in fixtures if f.startswith(name[:5]))
+            local_tasks.append(f"{name}={tmp_path / fixture}")
+    assert len(local_tasks) == 7  # pubmedqa, lambada, four dialogue sets, wikitext
+    cut = {
+        "models": [str(workspace / "tiny")], "forget_sizes": [4], "seeds": [0], "tokens": 16, "unseen_size": 20,
+        "heldout_size": 4, "k": 8, "max_epochs": 2, "miau_neighbours": 4, "retain_size": 4, "device": "cpu",
+        "forget_files": forget_files, "unseen_file": unseen_file, "retain_file": str(retain_file),
+        "tasks": local_tasks,
+    }  # fmt: skip
+    config = config_from_dict({**raw, **cut})
+    assert config.methods == tuple(raw["methods"]) and config.fixed_interval == (0.15, 0.60)  # the paper preset
+    run_sweep(config, tmp_path / "sweep")
+    results = pq.read_table(tmp_path / "sweep" / "results.parquet").to_pylist()
+    assert [r["method"] for r in results] == raw["methods"]
+    assert all(r["updates"] > 0 for r in results if r["method"] not in ("none", "dpd"))
+    assert (tmp_path / "sweep" / "report.md").exists()
