@@ -11,8 +11,8 @@ import click
 from memscan import io
 from memscan.cli import options
 from memscan.errors import UserError
+from memscan.model.choices import DEFAULT_MODEL
 from memscan.model.interval import MIN_UNSEEN
-from memscan.model.loading import DEFAULT_MODEL
 from memscan.progress import progress_bars
 from memscan.unlearn.config import METHODS, RETAIN_METHODS
 

@@ -9,7 +9,7 @@ import click
 from memscan import io
 from memscan.cli import options
 from memscan.eval.tasks import PAPER_SUITE
-from memscan.model.loading import DEFAULT_MODEL
+from memscan.model.choices import DEFAULT_MODEL
 
 
 @click.command("eval")

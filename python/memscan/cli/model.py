@@ -12,9 +12,8 @@ import click
 from memscan import io
 from memscan.cli import options
 from memscan.errors import UserError
+from memscan.model.choices import DEFAULT_MODEL, G_SCORES
 from memscan.model.interval import check_unseen_count, fit_interval, forgetting_quality
-from memscan.model.loading import DEFAULT_MODEL
-from memscan.model.memorization import G_SCORES
 from memscan.model.ranks import ONE, Ranks, current, pick
 from memscan.progress import progress_bars
 from memscan.scan.readers import Record

@@ -26,7 +26,8 @@ from memscan import io
 from memscan.experiment.audit import AuditInputs, AuditOptions, FindOptions, plan_audit, run_audit
 from memscan.experiment.implant import implant, spread_repeats
 from memscan.experiment.sets import PassageSizes, kjv_passages
-from memscan.model.loading import DEFAULT_MODEL, load_model
+from memscan.model.choices import DEFAULT_MODEL
+from memscan.model.loading import load_model
 from memscan.progress import progress_bars
 from memscan.scan.index import CorpusIndex, Document
 from memscan.scan.tokenizer import LoadedTokenizer

@@ -29,7 +29,8 @@ from memscan.attack import AttackResult
 from memscan.experiment.evaluate import EvaluationSettings, evaluate_model, neighbourhood_of
 from memscan.experiment.implant import DEFAULT_REPEATS, ImplantedPassages, implant_passages
 from memscan.experiment.sets import PassageSizes
-from memscan.model.loading import DEFAULT_MODEL, load_model
+from memscan.model.choices import DEFAULT_MODEL
+from memscan.model.loading import load_model
 from memscan.model.weights import cpu_copy, load_weights
 from memscan.progress import progress_bars
 from memscan.unlearn import Targets, UnlearnConfig, Unlearning, epochs_table

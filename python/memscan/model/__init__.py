@@ -9,9 +9,14 @@
 - `training`, `weights`: the loss updates step on, and CPU copies of the weights.
 """
 
-from memscan.model.interval import ForgettingQuality, Interval, fit_interval, forgetting_quality
-from memscan.model.loading import LoadedModel, load_model
-from memscan.model.memorization import MemorizationOptions, memorization_table, score_g
+from typing import TYPE_CHECKING
+
+from memscan.lazy import exports
+
+if TYPE_CHECKING:
+    from memscan.model.interval import ForgettingQuality, Interval, fit_interval, forgetting_quality
+    from memscan.model.loading import LoadedModel, load_model
+    from memscan.model.memorization import MemorizationOptions, memorization_table, score_g
 
 __all__ = [
     "ForgettingQuality",
@@ -24,3 +29,18 @@ __all__ = [
     "memorization_table",
     "score_g",
 ]
+
+__getattr__ = exports(
+    __name__,
+    {
+        "ForgettingQuality": "memscan.model.interval",
+        "Interval": "memscan.model.interval",
+        "LoadedModel": "memscan.model.loading",
+        "MemorizationOptions": "memscan.model.memorization",
+        "fit_interval": "memscan.model.interval",
+        "forgetting_quality": "memscan.model.interval",
+        "load_model": "memscan.model.loading",
+        "memorization_table": "memscan.model.memorization",
+        "score_g": "memscan.model.memorization",
+    },
+)

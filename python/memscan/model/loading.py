@@ -22,6 +22,7 @@ import torch
 from memscan import hub
 from memscan.cache import cache_dir
 from memscan.errors import UserError, first_line
+from memscan.model.choices import DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,6 @@ BUILTIN_MODELS = {
         assemble=True,
     ),
 }
-DEFAULT_MODEL = "smollm2-135m"
 
 
 @dataclass

@@ -34,9 +34,6 @@ class MemorizationOptions:
     corpus_k: int = 32  # span length that counts as a corpus match
 
 
-G_SCORES = ("ma", "el", "extraction_strength", "ma_dpd")
-
-
 def g_column(score: str, n: int) -> str:
     """The table column that holds g: `ma`, `extraction_strength`, `ma_dpd` (expected MA
     under the papers' differentially private decoding), or `el_{n}` for EL."""

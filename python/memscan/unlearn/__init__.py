@@ -9,10 +9,15 @@ shared epoch loop.
 - `run`: a whole run into an output folder (`run_unlearning`): model, epochs.parquet, run.json.
 """
 
-from memscan.unlearn.config import METHODS, UnlearnConfig
-from memscan.unlearn.loop import EpochRecord, Unlearning, UnlearnState
-from memscan.unlearn.phase import Targets
-from memscan.unlearn.run import epochs_table, run_unlearning, unseen_targets
+from typing import TYPE_CHECKING
+
+from memscan.lazy import exports
+
+if TYPE_CHECKING:
+    from memscan.unlearn.config import METHODS, UnlearnConfig
+    from memscan.unlearn.loop import EpochRecord, Unlearning, UnlearnState
+    from memscan.unlearn.phase import Targets
+    from memscan.unlearn.run import epochs_table, run_unlearning, unseen_targets
 
 __all__ = [
     "METHODS",
@@ -25,3 +30,18 @@ __all__ = [
     "run_unlearning",
     "unseen_targets",
 ]
+
+__getattr__ = exports(
+    __name__,
+    {
+        "EpochRecord": "memscan.unlearn.loop",
+        "METHODS": "memscan.unlearn.config",
+        "Targets": "memscan.unlearn.phase",
+        "UnlearnConfig": "memscan.unlearn.config",
+        "UnlearnState": "memscan.unlearn.loop",
+        "Unlearning": "memscan.unlearn.loop",
+        "epochs_table": "memscan.unlearn.run",
+        "run_unlearning": "memscan.unlearn.run",
+        "unseen_targets": "memscan.unlearn.run",
+    },
+)

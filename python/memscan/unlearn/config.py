@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memscan.errors import UserError
-from memscan.model.memorization import G_SCORES
+from memscan.model.choices import G_SCORES
 
 PAPER_METHODS = ("ga", "sga", "ta", "tau")  # the paper's (Jang et al.'s GA, the authors' three)
 BASELINES = ("ga_mismatch", "npo", "gd")  # the papers' GA+Mismatch; NPO and gradient difference beyond them
