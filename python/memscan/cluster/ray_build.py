@@ -38,7 +38,7 @@ from memscan.scan.index import (
     finish_build,
     shard_batches,
 )
-from memscan.scan.pipeline import records_of, tokenize
+from memscan.scan.pipeline import documents_of
 from memscan.scan.ragged import pack
 from memscan.scan.tokenizer import LoadedTokenizer
 
@@ -92,11 +92,8 @@ def build_slice(job: SliceJob, tokenizer_json: str) -> BuiltSlice:
     except OSError as e:
         raise UserError(f"{temporary}: not writable from the Ray worker on {socket.gethostname()} ({e})") from None
     tokenizer = LoadedTokenizer(job.tokenizer_name, Tokenizer.from_str(tokenizer_json))
-    records = records_of([job.path], job.text_field, job.id_field, job.split_lines)
-    documents = (
-        Document(tokens, _as_given(record.source, job), record.id)
-        for record, tokens in tokenize(records, tokenizer, max_tokens=job.max_tokens)
-    )
+    read = documents_of([job.path], tokenizer, job.text_field, job.id_field, job.split_lines, job.max_tokens)
+    documents = (Document(d.tokens, _as_given(d.source, job), d.id) for d in read)
     names = DocumentNames()
     shards: list[tuple[str, str]] = []
     n_tokens = 0

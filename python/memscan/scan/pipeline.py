@@ -67,6 +67,22 @@ def _checked_ids(record: Record, tokenizer: LoadedTokenizer) -> np.ndarray:
     return np.asarray(ids, dtype=np.uint32)
 
 
+def documents_of(
+    inputs: Iterable[str],
+    tokenizer: LoadedTokenizer,
+    text_field: str = "text",
+    id_field: str = "id",
+    split_lines: bool = False,
+    max_tokens: int | None = None,
+) -> Iterator[Document]:
+    """Every input's records, tokenized (cut to `max_tokens` when given), as documents to index."""
+    records = records_of(inputs, text_field, id_field, split_lines)
+    return (
+        Document(tokens, record.source, record.id)
+        for record, tokens in tokenize(records, tokenizer, max_tokens=max_tokens)
+    )
+
+
 def build_index(
     inputs: Iterable[str],
     out: str | Path,
@@ -83,11 +99,7 @@ def build_index(
 ) -> CorpusIndex:
     """Tokenize every input (each document cut to `max_tokens` when given) and index it.
     `progress(n_docs, n_tokens)` is told of each shard."""
-    records = records_of(inputs, text_field, id_field, split_lines)
-    docs = (
-        Document(tokens, record.source, record.id)
-        for record, tokens in tokenize(records, tokenizer, max_tokens=max_tokens)
-    )
+    docs = documents_of(inputs, tokenizer, text_field, id_field, split_lines, max_tokens)
     options = {"shard_tokens": shard_tokens} if shard_tokens else {}
     index = CorpusIndex.build(
         docs, out, tokenizer=tokenizer.identity(), threads=threads, overwrite=overwrite, on_shard=progress, **options
