@@ -78,7 +78,7 @@ def test_commands_that_do_not_split_refuse_to_run_launched(workspace, tmp_path, 
 @pytest.mark.slow
 def test_attacks_on_two_processes_write_the_one_process_results(workspace, tmp_path):
     sets = [workspace / "tiny", "--forget", workspace / "forget.jsonl", "--unseen", workspace / "unseen.jsonl"]
-    settings = ["--neighbours", 4, "--swap-neighbours", 2]
+    settings = ["--neighbours", 12, "--swap-neighbours", 2]  # 144 neighbours: 3 generation batches, split
     alone = memscan("attack", *sets, "--device", "cpu", "-o", tmp_path / "one", *settings)
     assert alone.returncode == 0, alone.stderr
     result = launch("attack", *sets, "-o", tmp_path / "two", *settings)
@@ -120,11 +120,15 @@ def assert_same_run(one, two, tolerance=1e-5):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["sga", "tau", "npo"])
+@pytest.mark.parametrize("method", ["sga", "tau", "npo", "gd", "ga_mismatch"])
 def test_unlearning_on_two_processes_equals_one_process(workspace, tmp_path, method):
-    one = memscan(*unlearn_args(workspace, tmp_path / "one", method, "--device", "cpu"))
+    retain = []
+    if method in ("gd", "ga_mismatch"):  # 8 unseen texts as the retain set
+        (tmp_path / "retain.jsonl").write_text("\n".join((workspace / "unseen.jsonl").read_text().splitlines()[:8]))
+        retain = ["--retain", tmp_path / "retain.jsonl"]
+    one = memscan(*unlearn_args(workspace, tmp_path / "one", method, "--device", "cpu", *retain))
     assert one.returncode == 0, one.stderr
-    result = launch(*unlearn_args(workspace, tmp_path / "two", method))
+    result = launch(*unlearn_args(workspace, tmp_path / "two", method, *retain))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("c(D_f) =") == 1
     assert_same_run(tmp_path / "one", tmp_path / "two")

@@ -233,13 +233,13 @@ def grads(model):
 
 def test_npos_first_update_is_ascent_on_the_sequence_nll_and_its_loss_2_log2_over_beta(memorized):
     from memscan.unlearn.npo import NegativePreference
-    from memscan.unlearn.phase import TrainingData
+    from memscan.unlearn.phase import TrainingData, Update
 
     model, sequences = fresh(memorized)
     reference, _ = fresh(memorized)
     forget = sequences[:10]
     phase = NegativePreference(beta=0.5)
-    loss = phase.gradient(model, [list(range(8)), [8, 9]], TrainingData(list(forget)), epoch=0)
+    loss = phase.gradient(model, Update.whole(0, [list(range(8)), [8, 9]]), TrainingData(list(forget)))
     assert loss == pytest.approx(2 / 0.5 * np.log(2), rel=1e-6)  # pi_theta = pi_ref: softplus(0) = log 2
     # d/dtheta (2/beta) softplus(beta (ref - nll)) at ref = nll is -d nll: ascent on each micro-batch's mean NLL
     first, second = reference_nll(reference.model, forget[:8]), reference_nll(reference.model, forget[8:])
@@ -259,20 +259,20 @@ def test_npos_reference_survives_a_resume(memorized, tmp_path):
 
 
 def test_gradient_difference_ascends_on_forget_and_descends_on_retain(memorized):
-    from memscan.unlearn.gd import GradientDifference, retain_batches
-    from memscan.unlearn.phase import TrainingData
+    from memscan.unlearn.gd import GradientDifference
+    from memscan.unlearn.phase import TrainingData, Update
 
     model, sequences = fresh(memorized)
     reference, _ = fresh(memorized)
     forget, retain = list(sequences[:6]), list(sequences[20:25])
-    loss = GradientDifference(retain_weight=0.5).gradient(
-        model, [[0, 1, 2, 3], [4, 5]], TrainingData(forget, retain), 1
-    )
+    update = Update.whole(1, [[0, 1, 2, 3], [4, 5]])
+    loss = GradientDifference(retain_weight=0.5).gradient(model, update, TrainingData(forget, retain))
     # epoch 1 takes the retain set from position 6, cycling: [1, 2, 3, 4] and [0, 1]
-    assert [[int(x[0]) for x in b] for b in retain_batches(retain, [4, 2], 1)] == [
-        [int(retain[i][0]) for i in (1, 2, 3, 4)],
-        [int(retain[i][0]) for i in (0, 1)],
-    ]
+    pairs = [[int(retain[i][0]) for i in (1, 2, 3, 4)], [int(retain[i][0]) for i in (0, 1)]]
+    assert [[int(x[0]) for x in b] for b in update.retain_batches(retain)] == pairs
+    # split across two processes, each pairs its micro-batch with the same retain sequences
+    halves = [Update(1, update.micro_batches, range(j, j + 1)).retain_batches(retain) for j in (0, 1)]
+    assert [[int(x[0]) for x in half[0]] for half in halves] == pairs
 
     def mean_ce(batch):
         return reference_nll(reference.model, batch).sum() / sum(len(s) - 1 for s in batch)
@@ -288,13 +288,14 @@ def test_gradient_difference_ascends_on_forget_and_descends_on_retain(memorized)
 
 def test_ga_mismatchs_first_loss_is_its_ascent_and_mismatch_terms_with_zero_kl(memorized):
     from memscan.unlearn.mismatch import Mismatch, mismatched, prompt_tokens, token_kl
-    from memscan.unlearn.phase import TrainingData
+    from memscan.unlearn.phase import TrainingData, Update
 
     model, sequences = fresh(memorized)
     reference, _ = fresh(memorized)
     forget, retain = list(sequences[:3]), list(sequences[20:26])
-    loss = Mismatch(seed=4).gradient(model, [[0, 1, 2]], TrainingData(forget, retain), epoch=0)
-    completions, starts = mismatched(forget, retain, np.random.default_rng([4, 0]))
+    phase = Mismatch(seed=4)
+    loss = phase.gradient(model, Update.whole(0, [[0, 1, 2]]), TrainingData(forget, retain))
+    completions, starts = mismatched(forget, retain, phase.completions_rng(0, 0))
     assert len(completions) == 15 and all(len(c) == len(forget[0]) for c in completions)
     assert all(np.array_equal(c[:p], forget[i // 5][:p]) for i, (c, p) in enumerate(zip(completions, starts)))
 

@@ -63,12 +63,18 @@ def mask_spans(length: int, pct: float, rng: np.random.Generator, span: int = SP
 
 
 def resampled_neighbours(
-    sampler: LoadedModel, sequences: Sequence[np.ndarray], count: int, options: MiauOptions, progress=None
+    sampler: LoadedModel,
+    sequences: Sequence[np.ndarray],
+    count: int,
+    options: MiauOptions,
+    progress=None,
+    ranks: Ranks = ONE,
 ) -> list[list[np.ndarray]]:
     """`count` neighbours of every sequence: its masked token spans resampled left to right
-    from `sampler`, one cached pass over each batch of copies (`progress(n)` after each)."""
+    from `sampler`, one cached pass over each batch of copies (`progress(n)` after each).
+    Each batch draws from its own seeded generator, so `ranks` can split the batches
+    and the neighbours are the ones a single process makes."""
     rng = np.random.default_rng(options.seed)
-    generator = torch.Generator().manual_seed(options.seed)
     copies = [np.array(s, dtype=np.uint32) for s in sequences for _ in range(count)]
     masked = []
     for copy in copies:
@@ -76,12 +82,24 @@ def resampled_neighbours(
         for start in mask_spans(len(copy), options.mask_pct, rng):
             where[start : start + SPAN] = True
         masked.append(where)
-    for batch in range(0, len(copies), GENERATION_BATCH):
-        rows = slice(batch, batch + GENERATION_BATCH)
-        _resample(sampler, copies[rows], masked[rows], generator)
-        if progress:
-            progress(len(copies[rows]))
-    return [copies[i * count : (i + 1) * count] for i in range(len(sequences))]
+
+    def resample(batches: range) -> list[np.ndarray]:
+        done: list[np.ndarray] = []
+        for batch in batches:
+            rows = slice(batch * GENERATION_BATCH, (batch + 1) * GENERATION_BATCH)
+            _resample(sampler, copies[rows], masked[rows], batch_generator(options.seed, batch))
+            done.extend(copies[rows])
+            if progress:
+                progress(len(copies[rows]))
+        return done
+
+    resampled = ranks.split_list(-(-len(copies) // GENERATION_BATCH), resample)
+    return [resampled[i * count : (i + 1) * count] for i in range(len(sequences))]
+
+
+def batch_generator(seed: int, batch: int) -> torch.Generator:
+    """The sampling generator of one batch of copies, independent of the other batches."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, batch]).generate_state(1, np.uint64)[0]))
 
 
 @torch.no_grad()
@@ -153,9 +171,11 @@ class Neighbourhood:
         unseen: tuple[Sequence[str], Sequence[np.ndarray]],
         options: MiauOptions = MiauOptions(),
         progress=None,
+        ranks: Ranks = ONE,
     ) -> Neighbourhood:
         """Candidates: the forget set and a seeded sample of as many unseen sequences (all of
-        them when there are fewer). `progress` makes a bar: (name, total) -> update."""
+        them when there are fewer). `progress` makes a bar: (name, total) -> update; `ranks`
+        split the generation, and every rank returns the whole neighbourhood."""
         n = min(len(forget[1]), len(unseen[1]))
         picked = np.sort(np.random.default_rng(options.seed).permutation(len(unseen[1]))[:n])
         ids = [*forget[0], *(unseen[0][i] for i in picked)]
@@ -164,7 +184,7 @@ class Neighbourhood:
         ]
         member = np.array([True] * len(forget[1]) + [False] * n)
         bar = progress("MIAU neighbours", len(candidates) * options.neighbours) if progress else None
-        neighbours = resampled_neighbours(sampler, candidates, options.neighbours, options, bar)
+        neighbours = resampled_neighbours(sampler, candidates, options.neighbours, options, bar, ranks)
         generator = (
             f"{options.neighbours} neighbours per candidate: masked {SPAN}-token spans (pct {options.mask_pct}) "
             f"resampled from {sampler.name}, never the original token"

@@ -81,7 +81,7 @@ def run_attack(
     if options.neighbours:
         if neighbourhood is None:
             miau_options = MiauOptions(options.neighbours, options.mask_pct, options.seed, options.batch_size)
-            neighbourhood = Neighbourhood.build(loaded, forget, unseen, miau_options)
+            neighbourhood = Neighbourhood.build(loaded, forget, unseen, miau_options, ranks=ranks)
         values = neighbourhood.scores(loaded, progress, ranks)
         miau_rows = attack_metrics(neighbourhood.member, {"miau": values}).to_pylist()
         miau_rows[0].update(

@@ -267,7 +267,7 @@ def attack(inputs: ModelInputs, out, mask_model, overwrite, **settings):
     if mask_model is not None and attack_options.neighbours:
         sampler = load_model(mask_model, ranks.device or inputs.device)
         miau = MiauOptions(attack_options.neighbours, attack_options.mask_pct, attack_options.seed)
-        neighbourhood = Neighbourhood.build(sampler, forget, unseen, miau)
+        neighbourhood = Neighbourhood.build(sampler, forget, unseen, miau, ranks=ranks)
     with progress_bars() as progress:
         result = run_attack(
             loaded, forget, unseen, attack_options, progress if ranks.is_main else None, neighbourhood, ranks
@@ -396,7 +396,7 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
     (gd) or GA+Mismatch; writes OUT/model, epochs.parquet, run.json."""
     from memscan.model.sequences import check_disjoint, encode_set, read_set
     from memscan.unlearn import UnlearnConfig, run_unlearning
-    from memscan.unlearn.run import check_ranks, check_resumable, check_retain
+    from memscan.unlearn.run import check_resumable, check_retain
 
     settings = options.apply_preset(ctx, settings)
     fixed = settings.pop("fixed_interval")
@@ -406,7 +406,6 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
     retain_records = read_set(retain_path, inputs.text_field, inputs.id_field) if retain_path is not None else None
     check_retain(config, retain_records)
     ranks = current(inputs.device)
-    check_ranks(config, ranks)
     loaded, forget, unseen = inputs.load(inputs.read(), config.n if config.uses_el else 0, ranks)
     retain = None
     if retain_records is not None:

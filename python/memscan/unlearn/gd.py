@@ -4,7 +4,8 @@ ascend on the forget set and descend on a retain set in the same update,
     L = -CE(forget micro-batch) + retain_weight * CE(retain micro-batch),
 
 each forget micro-batch paired with a retain micro-batch of the same size, taken in
-turn from the retain set (cycling, so every epoch steps on the next ones). Stops as GA
+turn from the retain set (cycling, so every epoch steps on the next ones;
+phase.Update.retain_batches). Stops as GA
 does (mean g < mu_u). Needs `--retain`: text the model must keep (e.g. of the same
 domain as the forget set, never overlapping it).
 """
@@ -17,7 +18,7 @@ import torch
 from memscan.model.loading import LoadedModel
 from memscan.model.training import accumulate_gradients
 from memscan.unlearn.config import UnlearnConfig
-from memscan.unlearn.phase import Phase, Targets, TrainingData, below_mu_u
+from memscan.unlearn.phase import Phase, Targets, TrainingData, Update, below_mu_u
 
 NAME = "gd"
 
@@ -31,10 +32,10 @@ class GradientDifference(Phase):
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None, targets: Targets) -> str | None:
         return below_mu_u(g, el, targets)
 
-    def gradient(self, loaded: LoadedModel, micro_batches: list[list[int]], data: TrainingData, epoch: int) -> float:
+    def gradient(self, loaded: LoadedModel, update: Update, data: TrainingData) -> float:
         assert data.retain, "gradient difference needs a retain set (checked by UnlearnConfig's users)"
-        forget = [[data.forget[i] for i in batch] for batch in micro_batches]
-        retain = retain_batches(data.retain, [len(b) for b in micro_batches], epoch)
+        forget = [[data.forget[i] for i in batch] for batch in update.own]
+        retain = update.retain_batches(data.retain)
         ascended = accumulate_gradients(loaded, forget, ascent=True)
         kept = {name: p.grad.clone() for name, p in loaded.model.named_parameters() if p.grad is not None}
         descended = accumulate_gradients(loaded, retain, ascent=False)
@@ -44,17 +45,6 @@ class GradientDifference(Phase):
             if name in kept:
                 p.grad = kept[name] if p.grad is None else p.grad.add_(kept[name])
         return -ascended + self.retain_weight * descended
-
-
-def retain_batches(retain: list[np.ndarray], sizes: list[int], epoch: int) -> list[list[np.ndarray]]:
-    """Micro-batches of the given sizes, the retain set taken in turn from where the
-    previous epoch (of the same sizes) stopped, cycling."""
-    start = epoch * sum(sizes)
-    batches, position = [], start
-    for size in sizes:
-        batches.append([retain[(position + j) % len(retain)] for j in range(size)])
-        position += size
-    return batches
 
 
 def start(config: UnlearnConfig, model: torch.nn.Module, saved: dict | None = None) -> Phase:

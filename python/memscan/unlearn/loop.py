@@ -34,7 +34,7 @@ from memscan.model.training import gradients_finite, parameters_finite, train_in
 from memscan.model.weights import cpu_copy, load_weights
 from memscan.unlearn import ga, gd, mismatch, npo, sga, ta, tau
 from memscan.unlearn.config import UnlearnConfig
-from memscan.unlearn.phase import Phase, Targets, TrainingData
+from memscan.unlearn.phase import Phase, Targets, TrainingData, Update
 
 START = {method.NAME: method.start for method in (ga, sga, ta, tau, npo, gd, mismatch)}
 
@@ -174,11 +174,11 @@ class Unlearning:
         terms, so a rank's share weighs len(block) / len(micro_batches) in the sum."""
         epoch = self.state.epoch
         if self.ranks.size == 1:
-            return self.phase.gradient(self.loaded, micro_batches, self.data, epoch)
-        mine = [micro_batches[i] for i in self.ranks.block(len(micro_batches))]
+            return self.phase.gradient(self.loaded, Update.whole(epoch, micro_batches), self.data)
+        update = Update(epoch, micro_batches, self.ranks.block(len(micro_batches)))
         self.loaded.model.zero_grad(set_to_none=True)
-        ce = self.phase.gradient(self.loaded, mine, self.data, epoch) if mine else 0.0
-        weight = len(mine) / len(micro_batches)
+        ce = self.phase.gradient(self.loaded, update, self.data) if update.mine else 0.0
+        weight = len(update.mine) / len(micro_batches)
         self.ranks.sum_gradients(self.loaded.model, weight)
         return self.ranks.sum_value(ce * weight)
 

@@ -30,8 +30,7 @@ import torch
 from memscan.model.loading import LoadedModel
 from memscan.model.training import sequence_mean_ce
 from memscan.unlearn.config import UnlearnConfig
-from memscan.unlearn.gd import retain_batches
-from memscan.unlearn.phase import Phase, Targets, TrainingData, below_mu_u
+from memscan.unlearn.phase import Phase, Targets, TrainingData, Update, below_mu_u
 
 NAME = "ga_mismatch"
 PROMPT_TOKENS = 50  # the authors' start_locs
@@ -50,25 +49,28 @@ class Mismatch(Phase):
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None, targets: Targets) -> str | None:
         return below_mu_u(g, el, targets)
 
-    def gradient(self, loaded: LoadedModel, micro_batches: list[list[int]], data: TrainingData, epoch: int) -> float:
+    def gradient(self, loaded: LoadedModel, update: Update, data: TrainingData) -> float:
         assert data.retain, "GA+Mismatch needs a retain set (checked by UnlearnConfig's users)"
         reference = self._reference_model(loaded)
-        rng = np.random.default_rng([self.seed, epoch])
-        retain = retain_batches(data.retain, [len(b) for b in micro_batches], epoch)
         w_bad, w_random, w_normal = WEIGHTS
         loaded.model.zero_grad(set_to_none=True)
         total = 0.0
-        for batch, normal in zip(micro_batches, retain):
-            forget = [data.forget[i] for i in batch]
+        for j, normal in zip(update.mine, update.retain_batches(data.retain)):
+            forget = [data.forget[i] for i in update.micro_batches[j]]
             starts = [prompt_tokens(s) for s in forget]
             bad = -sequence_mean_ce(loaded, forget, starts).mean()
-            completions, completion_starts = mismatched(forget, data.retain, rng)
+            completions, completion_starts = mismatched(forget, data.retain, self.completions_rng(update.epoch, j))
             random = sequence_mean_ce(loaded, completions, completion_starts).mean()
             kl = token_kl(loaded, reference, normal)
-            share = (w_bad * bad + w_random * random + w_normal * kl) / len(micro_batches)
+            share = (w_bad * bad + w_random * random + w_normal * kl) / len(update.mine)
             share.backward()
             total += float(share.detach())
         return total
+
+    def completions_rng(self, epoch: int, micro_batch: int) -> np.random.Generator:
+        """The random completions of one micro-batch of one epoch's update, drawn the same
+        whichever process computes it."""
+        return np.random.default_rng([self.seed, epoch, micro_batch])
 
     def _reference_model(self, loaded: LoadedModel) -> torch.nn.Module:
         if self._reference is None:

@@ -20,7 +20,7 @@ import torch
 from memscan.model.loading import LoadedModel
 from memscan.model.training import sequence_nll
 from memscan.unlearn.config import UnlearnConfig
-from memscan.unlearn.phase import Phase, Targets, TrainingData, below_mu_u
+from memscan.unlearn.phase import Phase, Targets, TrainingData, Update, below_mu_u
 
 NAME = "npo"
 
@@ -36,17 +36,17 @@ class NegativePreference(Phase):
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None, targets: Targets) -> str | None:
         return below_mu_u(g, el, targets)
 
-    def gradient(self, loaded: LoadedModel, micro_batches: list[list[int]], data: TrainingData, epoch: int) -> float:
+    def gradient(self, loaded: LoadedModel, update: Update, data: TrainingData) -> float:
         if self.reference is None:  # the first update: the weights are still the input model's
             with torch.no_grad():
                 self.reference = torch.cat([sequence_nll(loaded, [s]).cpu() for s in data.forget])
         loaded.model.zero_grad(set_to_none=True)
         total = 0.0
-        for batch in micro_batches:
+        for batch in update.own:
             nll = sequence_nll(loaded, [data.forget[i] for i in batch])
             reference = self.reference[batch].to(nll.device)
             loss = (2 / self.beta) * torch.nn.functional.softplus(self.beta * (reference - nll)).mean()
-            share = loss / len(micro_batches)
+            share = loss / len(update.mine)
             share.backward()
             total += float(share.detach())
         return total

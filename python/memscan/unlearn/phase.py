@@ -27,6 +27,36 @@ class TrainingData:
 
 
 @dataclass(frozen=True)
+class Update:
+    """One update's micro-batches (forget indices), and the block of them this process
+    computes: all of them on one process; launched, each rank takes its block and the
+    loop sums the ranks' weighted gradients (loop.py)."""
+
+    epoch: int
+    micro_batches: list[list[int]]
+    mine: range
+
+    @classmethod
+    def whole(cls, epoch: int, micro_batches: list[list[int]]) -> Update:
+        return cls(epoch, micro_batches, range(len(micro_batches)))
+
+    @property
+    def own(self) -> list[list[int]]:
+        return [self.micro_batches[i] for i in self.mine]
+
+    def retain_batches(self, retain: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """The retain micro-batch paired with each of this process's micro-batches: the
+        update's micro-batches take the retain set in turn, as many as each holds, from
+        where the previous epoch's update (of the same sizes) stopped, cycling; so the
+        pairing does not depend on how the micro-batches are split across processes."""
+        sizes = [len(batch) for batch in self.micro_batches]
+        start = self.epoch * sum(sizes)
+        return [
+            [retain[(start + sum(sizes[:j]) + k) % len(retain)] for k in range(sizes[j])] for j in self.mine
+        ]
+
+
+@dataclass(frozen=True)
 class Targets:
     """What "forgotten" means for a run: the interval learned from unseen text (mu_u is
     its mean), and the unseen set's mean EL_n when EL is tracked."""
@@ -51,10 +81,11 @@ class Phase:
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None, targets: Targets) -> str | None:
         raise NotImplementedError
 
-    def gradient(self, loaded: LoadedModel, micro_batches: list[list[int]], data: TrainingData, epoch: int) -> float:
-        """Fill .grad for the next update and return its loss: by default the token CE of
-        the chosen forget sequences, ascended or descended (model/training.py)."""
-        batches = [[data.forget[i] for i in batch] for batch in micro_batches]
+    def gradient(self, loaded: LoadedModel, update: Update, data: TrainingData) -> float:
+        """Fill .grad with the gradient of this process's micro-batches and return their loss,
+        each micro-batch's term averaged over `update.own`: by default the token CE of the
+        chosen forget sequences, ascended or descended (model/training.py)."""
+        batches = [[data.forget[i] for i in batch] for batch in update.own]
         return accumulate_gradients(loaded, batches, self.ascent)
 
     def handover(self, g: np.ndarray, model: torch.nn.Module) -> tuple[Phase, str] | None:

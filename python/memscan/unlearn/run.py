@@ -69,7 +69,6 @@ def run_unlearning(
     `retain`: the retain set of the methods that use one (config.uses_retain). Launched as
     several `ranks`, each takes its share of the work and rank 0 alone writes."""
     check_retain(config, retain)
-    check_ranks(config, ranks)
     forget_ids, forget_seqs = forget
     run_file, checkpoint = out / "run.json", out / CHECKPOINT_FILE
     identity = {
@@ -102,7 +101,9 @@ def run_unlearning(
     if config.miau_neighbours:  # from the input model, so a resumed run rebuilds the same neighbours
         unseen_labelled = ([f"unseen:{i}" for i in range(len(unseen))], list(unseen))
         miau = MiauOptions(config.miau_neighbours, seed=config.seed)
-        neighbourhood = Neighbourhood.build(loaded, (list(forget_ids), list(forget_seqs)), unseen_labelled, miau)
+        neighbourhood = Neighbourhood.build(
+            loaded, (list(forget_ids), list(forget_seqs)), unseen_labelled, miau, ranks=ranks
+        )
         log(f"MIAU tracked every epoch: {neighbourhood.generator}")
     targets = Targets(interval, run["unseen_el_mean"])
     loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood, retain, ranks)
@@ -129,12 +130,6 @@ def run_unlearning(
     io.write_text(json.dumps(run, indent=2), run_file)
     checkpoint.unlink(missing_ok=True)
     return run
-
-
-def check_ranks(config: UnlearnConfig, ranks: Ranks) -> None:
-    """The methods with a retain set draw from it per update in ways not yet split across ranks."""
-    if ranks.size > 1 and config.uses_retain:
-        raise UserError(f"{config.method} does not split across processes yet: run it as one process")
 
 
 def check_retain(config: UnlearnConfig, retain: Sequence | None) -> None:
