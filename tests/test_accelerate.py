@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import psutil
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -135,21 +136,73 @@ def test_unlearning_on_two_processes_equals_one_process(workspace, tmp_path, met
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("method", ["ga", "sga", "tau", "npo", "gd"])
+def test_sharded_unlearning_on_two_processes_equals_one_process(workspace, tmp_path, method):
+    """FSDP: each process holds half of the weights, gradients and Adam's state."""
+    retain = []
+    if method == "gd":
+        (tmp_path / "retain.jsonl").write_text("\n".join((workspace / "unseen.jsonl").read_text().splitlines()[:8]))
+        retain = ["--retain", tmp_path / "retain.jsonl"]
+    one = memscan(*unlearn_args(workspace, tmp_path / "one", method, "--device", "cpu", *retain))
+    assert one.returncode == 0, one.stderr
+    result = launch(*unlearn_args(workspace, tmp_path / "two", method, "--fsdp", *retain))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_run(tmp_path / "one", tmp_path / "two")
+    config = json.loads((tmp_path / "two" / "model" / "config.json").read_text())
+    assert (
+        config["architectures"] == json.loads((tmp_path / "one" / "model" / "config.json").read_text())["architectures"]
+    )
+
+
+def kill_after_first_checkpoint(args, out) -> None:
+    """Launch `args` on 2 processes and SIGKILL the launcher and every process under it
+    once `out` holds a checkpoint (torch's launcher puts its workers in process groups of
+    their own, so killing the launcher's group leaves them running)."""
+    process = subprocess.Popen(launch_command(*args), env=launch_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    checkpoint = out / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    launcher = psutil.Process(process.pid)
+    for each in [launcher, *launcher.children(recursive=True)]:
+        each.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists() and not json.loads((out / "run.json").read_text())["finished"]
+
+
+@pytest.mark.slow
 def test_a_run_killed_on_two_processes_resumes_on_one(workspace, tmp_path):
     """The checkpoint holds whole weights and optimizer state, so any number of processes resumes it."""
     straight = memscan(*unlearn_args(workspace, tmp_path / "straight", "ga", "--device", "cpu", "--max-epochs", 6))
     assert straight.returncode == 0, straight.stderr
     args = unlearn_args(workspace, tmp_path / "killed", "ga", "--max-epochs", 6)
-    process = subprocess.Popen(launch_command(*args), env=launch_env(), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    checkpoint = tmp_path / "killed" / "checkpoint.pt"
-    deadline = time.time() + 300
-    while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.01)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert checkpoint.exists()
+    kill_after_first_checkpoint(args, tmp_path / "killed")
     resumed = memscan(*args, "--device", "cpu")
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming after epoch" in resumed.stderr
     assert_same_run(tmp_path / "straight", tmp_path / "killed")
+
+
+@pytest.mark.slow
+def test_a_sharded_run_killed_after_its_switch_resumes_sharded(workspace, tmp_path):
+    """TA switches at once (threshold above every g): the checkpoint holds the task-arithmetic
+    base gathered whole from the shards, and the resumed run cuts it into shards again."""
+    settings = ["ta", "--max-epochs", 5, "--first-threshold", 1.5]
+    straight = memscan(*unlearn_args(workspace, tmp_path / "straight", *settings, "--device", "cpu"))
+    assert straight.returncode == 0, straight.stderr
+    args = unlearn_args(workspace, tmp_path / "killed", *settings, "--fsdp")
+    kill_after_first_checkpoint(args, tmp_path / "killed")
+    resumed = launch(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming after epoch" in resumed.stderr
+    assert_same_run(tmp_path / "straight", tmp_path / "killed")
+
+
+def test_sharding_needs_processes_and_a_single_model_method(workspace, tmp_path):
+    alone = memscan(*unlearn_args(workspace, tmp_path / "a", "ga", "--fsdp"))
+    fails_cleanly(alone, "--fsdp shards the model across processes")
+    retain = ["--retain", workspace / "unseen.jsonl"]
+    mismatch = memscan(*unlearn_args(workspace, tmp_path / "b", "ga_mismatch", "--fsdp", *retain))
+    fails_cleanly(mismatch, "ga_mismatch keeps a second copy of the model")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

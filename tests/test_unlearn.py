@@ -271,7 +271,7 @@ def test_gradient_difference_ascends_on_forget_and_descends_on_retain(memorized)
     pairs = [[int(retain[i][0]) for i in (1, 2, 3, 4)], [int(retain[i][0]) for i in (0, 1)]]
     assert [[int(x[0]) for x in b] for b in update.retain_batches(retain)] == pairs
     # split across two processes, each pairs its micro-batch with the same retain sequences
-    halves = [Update(1, update.micro_batches, range(j, j + 1)).retain_batches(retain) for j in (0, 1)]
+    halves = [Update(1, update.micro_batches, [j], [0.5]).retain_batches(retain) for j in (0, 1)]
     assert [[int(x[0]) for x in half[0]] for half in halves] == pairs
 
     def mean_ce(batch):

@@ -388,15 +388,21 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     show_default=True,
     help="Record the paper's MIAU every epoch with this many neighbours per candidate (0: not tracked).",
 )
+@click.option(
+    "--fsdp",
+    is_flag=True,
+    help="Launched as several processes: shard the weights, gradients and optimizer state across them (FSDP), "
+    "for a model whose training state does not fit one device.",
+)
 @options.seed
 @options.preset
 @click.pass_context
-def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
+def unlearn(ctx, inputs: ModelInputs, out, retain_path, fsdp, **settings):
     """Unlearn the forget set from MODEL with GA, SGA, TA, TAU, NPO, or with --retain gradient difference
     (gd) or GA+Mismatch; writes OUT/model, epochs.parquet, run.json."""
     from memscan.model.sequences import check_disjoint, encode_set, read_set
     from memscan.unlearn import UnlearnConfig, run_unlearning
-    from memscan.unlearn.run import check_resumable, check_retain
+    from memscan.unlearn.run import check_resumable, check_retain, check_sharding
 
     settings = options.apply_preset(ctx, settings)
     fixed = settings.pop("fixed_interval")
@@ -406,6 +412,7 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
     retain_records = read_set(retain_path, inputs.text_field, inputs.id_field) if retain_path is not None else None
     check_retain(config, retain_records)
     ranks = current(inputs.device)
+    check_sharding(config, ranks, fsdp)
     loaded, forget, unseen = inputs.load(inputs.read(), config.n if config.uses_el else 0, ranks)
     retain = None
     if retain_records is not None:
@@ -423,6 +430,7 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, **settings):
         log=(lambda m: click.echo(m, err=True)) if ranks.is_main else (lambda m: None),
         retain=retain,
         ranks=ranks,
+        shard=fsdp,
     )
     if not ranks.is_main:
         return

@@ -56,9 +56,13 @@ class Ranks:
         """The sum of `value` over ranks."""
         return float(sum(self.gather(value)))
 
-    def sum_gradients(self, model, weight: float) -> None:
-        """Scale this rank's gradients by `weight` and sum them over ranks: every rank ends
-        with the sum (a parameter without a gradient counts as zeros)."""
+    def all(self, flag: bool) -> bool:
+        """Whether `flag` holds on every rank."""
+        return all(self.gather(flag))
+
+    def sum_gradients(self, model) -> None:
+        """Sum the ranks' gradients: every rank ends with the sum (a parameter without a
+        gradient counts as zeros)."""
         import torch
         import torch.distributed as dist
 
@@ -67,7 +71,6 @@ class Ranks:
                 continue
             if parameter.grad is None:
                 parameter.grad = torch.zeros_like(parameter)
-            parameter.grad.mul_(weight)
             dist.all_reduce(parameter.grad)
 
     def split_list(self, n: int, compute: Callable[[range], list[T]]) -> list[T]:

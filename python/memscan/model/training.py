@@ -17,6 +17,7 @@ import torch
 
 from memscan.model.forward import pad_id, padded
 from memscan.model.loading import LoadedModel
+from memscan.model.sharding import local
 
 
 def chunks(sequences: Sequence[np.ndarray], size: int) -> list[list[np.ndarray]]:
@@ -25,20 +26,26 @@ def chunks(sequences: Sequence[np.ndarray], size: int) -> list[list[np.ndarray]]
 
 
 def accumulate_gradients(
-    loaded: LoadedModel, micro_batches: Sequence[Sequence[np.ndarray]], ascent: bool, per_micro_batch: bool = True
+    loaded: LoadedModel,
+    micro_batches: Sequence[Sequence[np.ndarray]],
+    ascent: bool,
+    per_micro_batch: bool = True,
+    scales: Sequence[float] | None = None,
 ) -> float:
     """Fill .grad with the gradient of the loss (negated for ascent) and return the loss.
 
-    per_micro_batch: the loss is the mean over micro-batches of each one's mean token CE;
-    else the mean token CE over all of them. The BOS context is never a target; every
-    real token after the first is.
+    per_micro_batch: the loss is the mean over micro-batches of each one's mean token CE
+    (each weighted by `scales[j]` instead of 1 / len(micro_batches) when given: an
+    update split across processes, unlearn/phase.Update); else the mean token CE over
+    all of them. The BOS context is never a target; every real token after the first is.
     """
     model, context = loaded.model, loaded.context
-    micro_batches = [batch for batch in micro_batches if len(batch)]
-    n_targets = sum(len(s) - 1 for batch in micro_batches for s in batch)
+    weights = [1 / len(micro_batches)] * len(micro_batches) if scales is None else list(scales)
+    kept = [(batch, weight) for batch, weight in zip(micro_batches, weights) if len(batch)]
+    n_targets = sum(len(s) - 1 for batch, _ in kept for s in batch)
     loss = 0.0
     model.zero_grad(set_to_none=True)
-    for batch in micro_batches:
+    for batch, weight in kept:
         rows = [context + [int(t) for t in s] for s in batch]
         ids, mask = padded(rows, pad_id(loaded), loaded.device)
         labels = ids.clone()
@@ -50,7 +57,7 @@ def accumulate_gradients(
             logits.transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="sum"
         )
         if per_micro_batch:
-            share = ce_sum / sum(len(s) - 1 for s in batch) / len(micro_batches)
+            share = ce_sum / sum(len(s) - 1 for s in batch) * weight
         else:
             share = ce_sum / n_targets
         (-share if ascent else share).backward()
@@ -99,8 +106,9 @@ def train_in_fp32(loaded: LoadedModel) -> None:
 
 
 def gradients_finite(model: torch.nn.Module) -> bool:
-    return all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    """Whether this rank's gradients (its shards, of a sharded model) are finite."""
+    return all(torch.isfinite(local(p.grad)).all() for p in model.parameters() if p.grad is not None)
 
 
 def parameters_finite(model: torch.nn.Module) -> bool:
-    return all(torch.isfinite(p).all() for p in model.parameters())
+    return all(torch.isfinite(local(p)).all() for p in model.parameters())

@@ -36,9 +36,9 @@ class GradientDifference(Phase):
         assert data.retain, "gradient difference needs a retain set (checked by UnlearnConfig's users)"
         forget = [[data.forget[i] for i in batch] for batch in update.own]
         retain = update.retain_batches(data.retain)
-        ascended = accumulate_gradients(loaded, forget, ascent=True)
+        ascended = accumulate_gradients(loaded, forget, ascent=True, scales=update.scales)
         kept = {name: p.grad.clone() for name, p in loaded.model.named_parameters() if p.grad is not None}
-        descended = accumulate_gradients(loaded, retain, ascent=False)
+        descended = accumulate_gradients(loaded, retain, ascent=False, scales=update.scales)
         for name, p in loaded.model.named_parameters():
             if p.grad is not None:
                 p.grad.mul_(self.retain_weight)

@@ -8,9 +8,11 @@ after each update is checkpointed, so a killed run resumes from its last finishe
 epoch and, with the same seed, ends where an uninterrupted run would. A non-finite or
 exploding loss stops the run on the last good weights and says so.
 
-Launched as several processes (model/ranks.py), every rank holds the whole model:
-scoring is split by sequences, each update by micro-batches, and the ranks take the
-same decisions on the same gathered scores, so they stay in step; rank 0 alone writes.
+Launched as several processes (model/ranks.py), every rank holds the whole model, or
+its shard of it with `shard` (FSDP, model/sharding.py): scoring is split by sequences,
+each update by micro-batches, and the ranks take the same decisions on the same gathered
+scores, so they stay in step; rank 0 alone writes. Checkpoints hold whole tensors, so
+a run resumes on any number of processes, sharded or not.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 from memscan.attack.metrics import attack_metrics
 from memscan.attack.miau import Neighbourhood
 from memscan.errors import UserError
+from memscan.model import sharding
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
 from memscan.model.ranks import ONE, Ranks
@@ -36,6 +39,7 @@ from memscan.unlearn import ga, gd, mismatch, npo, sga, ta, tau
 from memscan.unlearn.config import UnlearnConfig
 from memscan.unlearn.phase import Phase, Targets, TrainingData, Update
 
+CHECKPOINT_FORMAT = 2  # whole tensors; the optimizer's state keyed by parameter names
 START = {method.NAME: method.start for method in (ga, sga, ta, tau, npo, gd, mismatch)}
 
 
@@ -76,9 +80,11 @@ class Unlearning:
         neighbourhood: Neighbourhood | None = None,
         retain: Sequence[np.ndarray] | None = None,
         ranks: Ranks = ONE,
+        shard: bool = False,
     ):
         """`neighbourhood`: MIAU's candidates and neighbours (made from the input model); when
-        given, the attack's ROC and PR AUC are recorded every epoch, as the authors did."""
+        given, the attack's ROC and PR AUC are recorded every epoch, as the authors did.
+        `shard`: FSDP across the launched `ranks`."""
         self.ranks = ranks
         self.loaded, self.forget, self.targets, self.config = (
             loaded,
@@ -91,6 +97,9 @@ class Unlearning:
         self.log = log or (lambda message: None)
         torch.manual_seed(config.seed)
         train_in_fp32(loaded)
+        if shard:
+            sharding.shard(loaded.model)
+        self.sharded = sharding.is_sharded(loaded.model)
         self.phase: Phase = START[config.method](config, loaded.model)
         self.state = UnlearnState(phase=self.phase.label)
         self.optimizer = self._optimizer()
@@ -102,7 +111,7 @@ class Unlearning:
 
     def score(self) -> tuple[np.ndarray, np.ndarray | None, dict]:
         """g (and EL_n) of every forget sequence, and MIAU's AUCs when tracked, on the phase's weights."""
-        with self.phase.scored_weights(self.loaded.model):
+        with self.phase.scored_weights(self.loaded.model), sharding.gathered(self.loaded.model):
             g, el = score_g(
                 self.loaded, self.forget, self.config.score, self.config.n, self.config.track_el, self.ranks
             )
@@ -150,13 +159,13 @@ class Unlearning:
                 break
             ce = self.gradient(micro_batches)
             record.train_ce = ce
-            if not np.isfinite(ce) or ce > self.config.max_ce or not gradients_finite(model):
+            if not np.isfinite(ce) or ce > self.config.max_ce or not self.ranks.all(gradients_finite(model)):
                 self.state.reason = f"loss non-finite or exploding (mean CE {ce:.4g}) at epoch {self.state.epoch}; kept epoch {self.state.epoch}"
                 break
             last_good = cpu_copy(model)
             self.optimizer.step()
             model.zero_grad(set_to_none=True)
-            if not parameters_finite(model):
+            if not self.ranks.all(parameters_finite(model)):
                 load_weights(model, last_good)
                 self.state.reason = (
                     f"the update after epoch {self.state.epoch} made weights non-finite; kept epoch {self.state.epoch}"
@@ -170,41 +179,54 @@ class Unlearning:
 
     def gradient(self, micro_batches: list[list[int]]) -> float:
         """Fill .grad with the phase's full-batch gradient and return its loss. Across ranks,
-        each takes its block of the micro-batches; a method's loss averages its micro-batches'
-        terms, so a rank's share weighs len(block) / len(micro_batches) in the sum."""
+        each takes its block of the micro-batches, weighted as its share of the loss
+        (phase.Update), and the ranks' gradients add up: summed here, or averaged by
+        FSDP's reduce-scatter over shares weighted N times."""
         epoch = self.state.epoch
         if self.ranks.size == 1:
             return self.phase.gradient(self.loaded, Update.whole(epoch, micro_batches), self.data)
-        update = Update(epoch, micro_batches, self.ranks.block(len(micro_batches)))
+        update = Update.split(epoch, micro_batches, self.ranks, lockstep=self.sharded)
         self.loaded.model.zero_grad(set_to_none=True)
         ce = self.phase.gradient(self.loaded, update, self.data) if update.mine else 0.0
-        weight = len(update.mine) / len(micro_batches)
-        self.ranks.sum_gradients(self.loaded.model, weight)
-        return self.ranks.sum_value(ce * weight)
+        if self.sharded:
+            return self.ranks.sum_value(ce) / self.ranks.size
+        self.ranks.sum_gradients(self.loaded.model)
+        return self.ranks.sum_value(ce)
 
     # ---- checkpoints -------------------------------------------------------------
     def _save_checkpoint(self) -> None:
-        if self.checkpoint is None or not self.ranks.is_main:
+        """Whole tensors (gathered from every rank of a sharded model), written by rank 0."""
+        if self.checkpoint is None:
             return
+        model, saved = self.loaded.model, self.phase.saved_state()
         payload = {
+            "format": CHECKPOINT_FORMAT,
             "state": {**asdict(self.state), "records": [asdict(r) for r in self.state.records]},
-            "model": self.loaded.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "task_base": self.phase.saved_state(),
+            "model": sharding.full_weights(model),
+            "optimizer": sharding.optimizer_state(model, self.optimizer),
+            "task_base": sharding.whole_parameters(model, saved) if saved and self.phase.keeps_weights else saved,
+            "task_base_weights": self.phase.keeps_weights,
             "config": asdict(self.config),
         }
+        if not self.ranks.is_main:
+            return
         tmp = self.checkpoint.with_name(self.checkpoint.name + ".partial")
         torch.save(payload, tmp)
         os.replace(tmp, self.checkpoint)
 
     def _resume(self, checkpoint: Path) -> None:
         payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise UserError(f"{checkpoint} was written by an older memscan; rerun in a new output directory")
         if payload["config"] != asdict(self.config):
             raise UserError(f"{checkpoint} belongs to a run with other settings; use another output directory")
-        self.loaded.model.load_state_dict(payload["model"])
+        model, saved = self.loaded.model, payload["task_base"]
+        sharding.load_full_weights(model, payload["model"])
         state = payload["state"]
         self.state = UnlearnState(state["epoch"], state["phase"], [EpochRecord(**r) for r in state["records"]], None)
-        self.phase = START[self.config.method](self.config, self.loaded.model, payload["task_base"])
+        if saved and payload["task_base_weights"]:
+            saved = sharding.parameter_shards(model, saved)
+        self.phase = START[self.config.method](self.config, model, saved)
         self.optimizer = self._optimizer()
-        self.optimizer.load_state_dict(payload["optimizer"])
+        sharding.load_optimizer_state(model, self.optimizer, payload["optimizer"])
         self.log(f"resuming after epoch {self.state.epoch - 1} from {checkpoint}")

@@ -55,14 +55,14 @@ class Mismatch(Phase):
         w_bad, w_random, w_normal = WEIGHTS
         loaded.model.zero_grad(set_to_none=True)
         total = 0.0
-        for j, normal in zip(update.mine, update.retain_batches(data.retain)):
+        for j, scale, normal in zip(update.mine, update.scales, update.retain_batches(data.retain)):
             forget = [data.forget[i] for i in update.micro_batches[j]]
             starts = [prompt_tokens(s) for s in forget]
             bad = -sequence_mean_ce(loaded, forget, starts).mean()
             completions, completion_starts = mismatched(forget, data.retain, self.completions_rng(update.epoch, j))
             random = sequence_mean_ce(loaded, completions, completion_starts).mean()
             kl = token_kl(loaded, reference, normal)
-            share = (w_bad * bad + w_random * random + w_normal * kl) / len(update.mine)
+            share = (w_bad * bad + w_random * random + w_normal * kl) * scale
             share.backward()
             total += float(share.detach())
         return total

@@ -42,11 +42,11 @@ class NegativePreference(Phase):
                 self.reference = torch.cat([sequence_nll(loaded, [s]).cpu() for s in data.forget])
         loaded.model.zero_grad(set_to_none=True)
         total = 0.0
-        for batch in update.own:
+        for batch, scale in zip(update.own, update.scales):
             nll = sequence_nll(loaded, [data.forget[i] for i in batch])
             reference = self.reference[batch].to(nll.device)
             loss = (2 / self.beta) * torch.nn.functional.softplus(self.beta * (reference - nll)).mean()
-            share = loss / len(update.mine)
+            share = loss * scale
             share.backward()
             total += float(share.detach())
         return total

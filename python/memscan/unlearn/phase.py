@@ -15,6 +15,7 @@ import torch
 
 from memscan.model.interval import Interval
 from memscan.model.loading import LoadedModel
+from memscan.model.ranks import Ranks
 from memscan.model.training import accumulate_gradients
 
 
@@ -28,21 +29,36 @@ class TrainingData:
 
 @dataclass(frozen=True)
 class Update:
-    """One update's micro-batches (forget indices), and the block of them this process
-    computes: all of them on one process; launched, each rank takes its block and the
-    loop sums the ranks' weighted gradients (loop.py)."""
+    """One update's micro-batches (forget indices), the ones this process computes, and
+    the weight of each in the loss. On one process: all of them, each 1/M of the loss
+    (M micro-batches). Launched (model/ranks.py), each rank takes its block and the
+    ranks' gradients are summed; sharded (model/sharding.py), every rank must run as
+    many passes, so a rank short of work repeats one at weight 0, and the weights are
+    N/M because the reduce-scatter averages the N ranks' gradients."""
 
     epoch: int
     micro_batches: list[list[int]]
-    mine: range
+    mine: list[int]  # indices into micro_batches, in order
+    scales: list[float]  # the loss weight of each of mine
 
     @classmethod
     def whole(cls, epoch: int, micro_batches: list[list[int]]) -> Update:
-        return cls(epoch, micro_batches, range(len(micro_batches)))
+        return cls(epoch, micro_batches, list(range(len(micro_batches))), [1 / len(micro_batches)] * len(micro_batches))
+
+    @classmethod
+    def split(cls, epoch: int, micro_batches: list[list[int]], ranks: Ranks, lockstep: bool) -> Update:
+        """This rank's block of the micro-batches; `lockstep`: padded to the largest block."""
+        count = len(micro_batches)
+        mine = list(ranks.block(count))
+        if not lockstep:
+            return cls(epoch, micro_batches, mine, [1 / count] * len(mine))
+        padding = -(-count // ranks.size) - len(mine)
+        scales = [ranks.size / count] * len(mine) + [0.0] * padding
+        return cls(epoch, micro_batches, mine + [mine[0] if mine else 0] * padding, scales)
 
     @property
     def own(self) -> list[list[int]]:
-        return [self.micro_batches[i] for i in self.mine]
+        return [self.micro_batches[j] for j in self.mine]
 
     def retain_batches(self, retain: list[np.ndarray]) -> list[list[np.ndarray]]:
         """The retain micro-batch paired with each of this process's micro-batches: the
@@ -51,9 +67,7 @@ class Update:
         pairing does not depend on how the micro-batches are split across processes."""
         sizes = [len(batch) for batch in self.micro_batches]
         start = self.epoch * sum(sizes)
-        return [
-            [retain[(start + sum(sizes[:j]) + k) % len(retain)] for k in range(sizes[j])] for j in self.mine
-        ]
+        return [[retain[(start + sum(sizes[:j]) + k) % len(retain)] for k in range(sizes[j])] for j in self.mine]
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class Targets:
 class Phase:
     label: ClassVar[str]  # recorded with every epoch (epochs.parquet's `phase`)
     ascent: ClassVar[bool] = True  # gradient ascent on the selection, else descent
+    keeps_weights: ClassVar[bool] = False  # saved_state() holds per-parameter weights (weights.cpu_copy)
 
     def scored_weights(self, model: torch.nn.Module) -> AbstractContextManager:
         """The weights g is scored on while the block runs: the model as it is."""
@@ -83,10 +98,10 @@ class Phase:
 
     def gradient(self, loaded: LoadedModel, update: Update, data: TrainingData) -> float:
         """Fill .grad with the gradient of this process's micro-batches and return their loss,
-        each micro-batch's term averaged over `update.own`: by default the token CE of the
-        chosen forget sequences, ascended or descended (model/training.py)."""
+        each micro-batch's term weighted by its `update.scales`: by default the token CE
+        of the chosen forget sequences, ascended or descended (model/training.py)."""
         batches = [[data.forget[i] for i in batch] for batch in update.own]
-        return accumulate_gradients(loaded, batches, self.ascent)
+        return accumulate_gradients(loaded, batches, self.ascent, scales=update.scales)
 
     def handover(self, g: np.ndarray, model: torch.nn.Module) -> tuple[Phase, str] | None:
         """The phase that takes over before this epoch's stopping rule, and why; None to go on.

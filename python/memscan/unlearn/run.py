@@ -27,6 +27,7 @@ import torch
 from memscan import io
 from memscan.attack.miau import MiauOptions, Neighbourhood
 from memscan.errors import UserError
+from memscan.model import sharding
 from memscan.model.interval import Interval, fit_interval, forgetting_quality
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
@@ -64,11 +65,14 @@ def run_unlearning(
     log=print,
     retain: Sequence[np.ndarray] | None = None,
     ranks: Ranks = ONE,
+    shard: bool = False,
 ) -> dict:
     """Run one method to its stopping rule and write the results into `out`; returns run.json's content.
     `retain`: the retain set of the methods that use one (config.uses_retain). Launched as
-    several `ranks`, each takes its share of the work and rank 0 alone writes."""
+    several `ranks`, each takes its share of the work and rank 0 alone writes; `shard`:
+    with the model's training state sharded across them (FSDP, model/sharding.py)."""
     check_retain(config, retain)
+    check_sharding(config, ranks, shard)
     forget_ids, forget_seqs = forget
     run_file, checkpoint = out / "run.json", out / CHECKPOINT_FILE
     identity = {
@@ -106,13 +110,14 @@ def run_unlearning(
         )
         log(f"MIAU tracked every epoch: {neighbourhood.generator}")
     targets = Targets(interval, run["unseen_el_mean"])
-    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood, retain, ranks)
+    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood, retain, ranks, shard)
     state = loop.run()
     log(f"stopped: {state.reason}")
+    weights = sharding.full_weights(loaded.model) if loop.sharded else None  # every rank takes part
     if not ranks.is_main:
         return run
 
-    _save_model(loaded, out / "model")
+    _save_model(loaded, out / "model", weights)
     io.write_parquet(epochs_table(forget_ids, state.records), out / "epochs.parquet")
     final_g = state.records[-1].g
     run.update(
@@ -130,6 +135,16 @@ def run_unlearning(
     io.write_text(json.dumps(run, indent=2), run_file)
     checkpoint.unlink(missing_ok=True)
     return run
+
+
+def check_sharding(config: UnlearnConfig, ranks: Ranks, shard: bool) -> None:
+    """FSDP shards across launched processes, and not the method that holds a second model."""
+    if not shard:
+        return
+    if config.method == "ga_mismatch":
+        raise UserError("ga_mismatch keeps a second copy of the model and does not run with --fsdp")
+    if ranks.size < 2:
+        raise UserError("--fsdp shards the model across processes: run under accelerate launch or torchrun")
 
 
 def check_retain(config: UnlearnConfig, retain: Sequence | None) -> None:
@@ -171,10 +186,16 @@ def _resumable_run(out: Path, identity: dict) -> dict | None:
     return run
 
 
-def _save_model(loaded: LoadedModel, folder: Path) -> None:
+def _save_model(loaded: LoadedModel, folder: Path, weights: dict | None = None) -> None:
+    """`weights`: the whole state dict of a sharded model (sharding.full_weights), saved
+    without the copies of tied weights, as transformers saves the model itself."""
+    if weights is not None:
+        model = loaded.model
+        tied = {n for n, _ in model.named_parameters(remove_duplicate=False)} - {n for n, _ in model.named_parameters()}
+        weights = {name: tensor for name, tensor in weights.items() if name not in tied}
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    loaded.model.save_pretrained(partial)
+    loaded.model.save_pretrained(partial, state_dict=weights)
     loaded.tokenizer.save_pretrained(partial)
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from memscan.model.sharding import local
 from memscan.model.weights import cpu_copy, load_weights
 from memscan.unlearn.config import UnlearnConfig
 from memscan.unlearn.phase import Phase, Targets
@@ -45,6 +46,7 @@ class AscentUntil(Phase):
 class TaskArithmetic(Phase):
     label = "task-arithmetic"
     ascent = False
+    keeps_weights = True
 
     def __init__(self, model: torch.nn.Module, lam: float, base: dict[str, torch.Tensor] | None = None):
         self.coefficient = -lam
@@ -58,7 +60,8 @@ class TaskArithmetic(Phase):
     def apply(self, model: torch.nn.Module) -> None:
         """Replace the fine-tuned weights by the edited ones, for good."""
         for name, p in model.named_parameters():
-            p.copy_(self.edited_weight(name, p))
+            weight = local(p)  # this rank's shard, of a sharded model (base holds the same shards)
+            weight.copy_(self.edited_weight(name, weight))
 
     @contextmanager
     def scored_weights(self, model: torch.nn.Module) -> Iterator[torch.nn.Module]:
