@@ -238,3 +238,24 @@ def test_memorization_scores_the_papers_dpd_baseline(workspace, tmp_path):
     forget = pq.read_table(tmp_path / "m" / "forget.parquet")
     assert summary["forget"]["mean"] == pytest.approx(sum(forget.column("ma_dpd").to_pylist()) / forget.num_rows)
     assert summary["forget"]["mean"] < sum(forget.column("ma").to_pylist()) / forget.num_rows  # sampling at T = 5
+
+
+def test_unlearn_records_the_guard_texts_perplexity_and_holds_its_limit(workspace, tmp_path):
+    guard = tmp_path / "guard.jsonl"
+    guard.write_text("\n".join((workspace / "unseen.jsonl").read_text().splitlines()[:8]) + "\n")
+    result = memscan(*unlearn_args(workspace, tmp_path / "u", "--guard-text", guard, "--max-ppl-ratio", 1.01))
+    assert result.returncode == 0, result.stderr
+    assert "guard text perplexity" in result.stdout
+    run = json.loads((tmp_path / "u" / "run.json").read_text())
+    assert run["guard_ppl"]["output"] <= 1.01 * run["guard_ppl"]["input"]
+    epochs = pq.read_table(tmp_path / "u" / "epochs.parquet").to_pylist()
+    assert all(r["guard_ppl"] is not None for r in epochs)
+    limited = "raised the guard text's perplexity" in run["reason"]
+    assert limited or run["reason"].startswith("mean g")
+
+
+def test_guard_text_must_not_overlap_the_forget_set_and_the_limit_must_be_above_one(workspace, tmp_path):
+    overlapping = memscan(*unlearn_args(workspace, tmp_path / "a", "--guard-text", workspace / "forget.jsonl"))
+    fails_cleanly(overlapping, "guard sequence 'f0' is also in the forget set")
+    fails_cleanly(memscan(*unlearn_args(workspace, tmp_path / "b", "--max-ppl-ratio", 1.0)), "--max-ppl-ratio")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -371,3 +371,11 @@ def test_the_committed_paper_grid_runs_end_to_end_on_the_tiny_model(workspace, t
     assert [r["method"] for r in results] == raw["methods"]
     assert all(r["updates"] > 0 for r in results if r["method"] not in ("none", "dpd"))
     assert (tmp_path / "sweep" / "report.md").exists()
+
+
+def test_a_perplexity_limit_joins_the_shared_settings_only_when_set(workspace, task_file):
+    unset, limited = tiny_grid(workspace, task_file), tiny_grid(workspace, task_file, max_ppl_ratio=1.5)
+    assert "max_ppl_ratio" not in unset.shared()  # older sweep folders resume
+    assert limited.shared()["max_ppl_ratio"] == 1.5
+    with pytest.raises(UserError, match="max_ppl_ratio is a ratio above 1"):
+        tiny_grid(workspace, task_file, max_ppl_ratio=1)

@@ -334,3 +334,34 @@ def test_ga_mismatchs_reference_model_survives_a_resume(memorized, tmp_path):
     original, _ = fresh(memorized)
     for name, value in original.model.state_dict().items():  # the input model's weights, not the trained ones
         assert torch.equal(resumed.phase.reference_state[name], value)
+
+
+def test_the_perplexity_guard_undoes_the_update_that_breaks_it_and_stops(memorized):
+    """GA at a high rate wrecks the model: the guard keeps the last epoch within the limit,
+    whose weights are those of a run stopped there by its epoch count."""
+    from memscan.model.forward import perplexity
+
+    model, sequences = fresh(memorized)
+    forget, guard = sequences[:6], sequences[20:28]
+    baseline = perplexity(model, guard)
+    config = UnlearnConfig("ga", lr=3e-3, max_epochs=15, max_ppl_ratio=1.5)
+    state = Unlearning(model, forget, Targets(Interval(0.0, 0.05, 0.0, "fixed", 24)), config, guard=guard).run()
+    assert "raised the guard text's perplexity" in state.reason and f"kept epoch {state.epoch}" in state.reason
+    assert 0 < state.epoch < 15
+    kept = perplexity(model, guard)
+    assert kept <= 1.5 * baseline and kept == pytest.approx(state.guard_ppl, rel=1e-6)
+    assert state.records[0].guard_ppl == pytest.approx(baseline, rel=1e-6)
+    again, _ = fresh(memorized)
+    stopped = UnlearnConfig("ga", lr=3e-3, max_epochs=state.epoch)
+    Unlearning(again, forget, Targets(Interval(0.0, 0.05, 0.0, "fixed", 24)), stopped).run()
+    assert_same_weights(model.model, again.model)
+
+
+def test_a_perplexity_limit_is_a_ratio_above_one_and_needs_guard_text(memorized):
+    from memscan.errors import UserError
+
+    with pytest.raises(UserError, match="ratio above 1"):
+        UnlearnConfig("ga", max_ppl_ratio=1.0)
+    model, sequences = fresh(memorized)
+    with pytest.raises(UserError, match="needs guard text"):
+        Unlearning(model, sequences[:6], INTERVAL, UnlearnConfig("ga", max_ppl_ratio=1.2))

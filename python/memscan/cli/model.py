@@ -389,6 +389,21 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     help="Record the paper's MIAU every epoch with this many neighbours per candidate (0: not tracked).",
 )
 @click.option(
+    "--max-ppl-ratio",
+    type=options.Finite(min=1, min_open=True),
+    default=None,
+    help="Utility guard: stop before an update that raises the guard text's perplexity above this multiple of the "
+    "input model's (e.g. 1.2), keeping the epoch before. Not in the papers (docs/definitions.md).",
+)
+@click.option(
+    "--guard-text",
+    "guard_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Text whose perplexity is recorded every epoch (epochs.parquet: guard_ppl) and held by --max-ppl-ratio; "
+    "default with a limit: the unseen set. Best: held-out text of the domain the model must keep.",
+)
+@click.option(
     "--fsdp",
     is_flag=True,
     help="Launched as several processes: shard the weights, gradients and optimizer state across them (FSDP), "
@@ -397,7 +412,7 @@ def _gamma(_ctx, _param, value: str) -> float | None:
 @options.seed
 @options.preset
 @click.pass_context
-def unlearn(ctx, inputs: ModelInputs, out, retain_path, fsdp, **settings):
+def unlearn(ctx, inputs: ModelInputs, out, retain_path, guard_path, fsdp, **settings):
     """Unlearn the forget set from MODEL with GA, SGA, TA, TAU, NPO, or with --retain gradient difference
     (gd) or GA+Mismatch; writes OUT/model, epochs.parquet, run.json."""
     from memscan.model.sequences import check_disjoint, encode_set, read_set
@@ -407,9 +422,10 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, fsdp, **settings):
     settings = options.apply_preset(ctx, settings)
     fixed = settings.pop("fixed_interval")
     config = UnlearnConfig(**{**settings, "betas": tuple(settings["betas"])})
-    io.check_apart(out, [*inputs.paths, retain_path])
+    io.check_apart(out, [*inputs.paths, retain_path, guard_path])
     check_resumable(out)
     retain_records = read_set(retain_path, inputs.text_field, inputs.id_field) if retain_path is not None else None
+    guard_records = read_set(guard_path, inputs.text_field, inputs.id_field) if guard_path is not None else None
     check_retain(config, retain_records)
     ranks = current(inputs.device)
     check_sharding(config, ranks, fsdp)
@@ -418,6 +434,10 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, fsdp, **settings):
     if retain_records is not None:
         retain_ids, retain = encode_set(retain_records, loaded, inputs.max_tokens)
         check_disjoint(forget, (retain_ids, retain), "retain")
+    guard = None
+    if guard_records is not None:
+        guard_ids, guard = encode_set(guard_records, loaded, inputs.max_tokens)
+        check_disjoint(forget, (guard_ids, guard), "guard")
     identity = {"model": str(inputs.model), "tokenizer": inputs.tokenizer, "max_tokens": inputs.max_tokens}
     run = run_unlearning(
         loaded,
@@ -431,6 +451,7 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, fsdp, **settings):
         retain=retain,
         ranks=ranks,
         shard=fsdp,
+        guard=guard,
     )
     if not ranks.is_main:
         return
@@ -439,5 +460,10 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, fsdp, **settings):
         f"{config.method}: {run['reason']} after {run['updates']} updates\n"
         f"c(D_f) = {final['outside']} of {final['n']} outside: {final['above']} above, {final['below']} below; "
         f"mean g {final['mean']:.4f} ± {final['std']:.4f} (mu_u {run['interval']['mu_u']:.4f})\n"
-        f"wrote {out}/model, epochs.parquet, run.json"
+        + (
+            f"guard text perplexity {run['guard_ppl']['input']:.2f} -> {run['guard_ppl']['output']:.2f}\n"
+            if run["guard_ppl"]
+            else ""
+        )
+        + f"wrote {out}/model, epochs.parquet, run.json"
     )

@@ -148,10 +148,10 @@ def dpd_probabilities(
 
 
 def token_nll(
-    loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, progress=None
+    loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, progress=None, ranks: Ranks = ONE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per sequence: the summed negative log-likelihood of its scored tokens, and their number."""
-    stats = teacher_forced(loaded, sequences, batch_size, progress)
+    stats = teacher_forced(loaded, sequences, batch_size, progress, ranks)
     return np.array([-s.logprobs.sum() for s in stats]), np.array([s.logprobs.size for s in stats])
 
 
@@ -160,6 +160,8 @@ def perplexity_of(nll: np.ndarray, counts: np.ndarray) -> float:
     return float(np.exp(nll.sum() / max(counts.sum(), 1)))
 
 
-def perplexity(loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8) -> float:
+def perplexity(
+    loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, ranks: Ranks = ONE
+) -> float:
     """Perplexity of held-out text: every scored token of every sequence counts once."""
-    return perplexity_of(*token_nll(loaded, sequences, batch_size))
+    return perplexity_of(*token_nll(loaded, sequences, batch_size, ranks=ranks))

@@ -36,6 +36,9 @@ class UnlearnConfig:
     npo_beta: float = 0.1  # NPO's beta (Zhang et al.'s default)
     retain_weight: float = 1.0  # gradient difference: weight of the retain set's CE
     miau_neighbours: int = 0  # > 0: the paper's MIAU with this many neighbours, recorded every epoch
+    # memscan's utility guard (not in the papers): stop before an update that raises the
+    # guard text's perplexity above this multiple of the input model's, keeping the epoch before
+    max_ppl_ratio: float | None = None
     seed: int = 0
 
     def __post_init__(self):
@@ -45,6 +48,8 @@ class UnlearnConfig:
             raise UserError(f"unknown score {self.score!r} for g (choose from {', '.join(G_SCORES)})")
         if self.npo_beta <= 0:
             raise UserError(f"NPO's beta must be above 0, not {self.npo_beta}")
+        if self.max_ppl_ratio is not None and not self.max_ppl_ratio > 1.0:
+            raise UserError(f"the perplexity limit is a ratio above 1 (e.g. 1.2), not {self.max_ppl_ratio}")
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise UserError(f"Adam's betas must lie in [0, 1), not {self.betas}")
 

@@ -30,6 +30,7 @@ from memscan.attack.metrics import attack_metrics
 from memscan.attack.miau import Neighbourhood
 from memscan.errors import UserError
 from memscan.model import sharding
+from memscan.model.forward import perplexity
 from memscan.model.loading import LoadedModel
 from memscan.model.memorization import score_g
 from memscan.model.ranks import ONE, Ranks
@@ -56,6 +57,7 @@ class EpochRecord:
     seconds: float  # wall time of the epoch: scoring, and the update and checkpoint if it took one
     miau_auc: float | None = None  # the paper's MIAU on the scored weights, when tracked
     miau_pr_auc: float | None = None
+    guard_ppl: float | None = None  # perplexity of the guard text on the scored weights, when given
 
 
 @dataclass
@@ -64,6 +66,7 @@ class UnlearnState:
     phase: str = ""
     records: list[EpochRecord] = field(default_factory=list)
     reason: str | None = None  # why it stopped; None while running
+    guard_ppl: float | None = None  # the guard text's perplexity on the current weights, once measured
 
 
 class Unlearning:
@@ -81,11 +84,15 @@ class Unlearning:
         retain: Sequence[np.ndarray] | None = None,
         ranks: Ranks = ONE,
         shard: bool = False,
+        guard: Sequence[np.ndarray] | None = None,
     ):
         """`neighbourhood`: MIAU's candidates and neighbours (made from the input model); when
         given, the attack's ROC and PR AUC are recorded every epoch, as the authors did.
-        `shard`: FSDP across the launched `ranks`."""
-        self.ranks = ranks
+        `shard`: FSDP across the launched `ranks`. `guard`: text whose perplexity is
+        recorded every epoch and held under `config.max_ppl_ratio` times the input model's."""
+        if config.max_ppl_ratio is not None and not guard:
+            raise UserError("a perplexity limit needs guard text to measure it on")
+        self.ranks, self.guard = ranks, None if guard is None else [np.asarray(s, np.uint32) for s in guard]
         self.loaded, self.forget, self.targets, self.config = (
             loaded,
             [np.asarray(s, np.uint32) for s in forget],
@@ -120,7 +127,25 @@ class Unlearning:
                 values = self.neighbourhood.scores(self.loaded, ranks=self.ranks)
                 row = attack_metrics(self.neighbourhood.member, {"miau": values}).to_pylist()[0]
                 miau = {"miau_auc": row["auc"], "miau_pr_auc": row["pr_auc"]}
+            if self.guard is not None and self.state.guard_ppl is None:
+                self.state.guard_ppl = perplexity(self.loaded, self.guard, ranks=self.ranks)
         return g, el, miau
+
+    def guard_perplexity(self) -> float:
+        """The guard text's perplexity on the weights g is scored on."""
+        assert self.guard is not None
+        with self.phase.scored_weights(self.loaded.model), sharding.gathered(self.loaded.model):
+            return perplexity(self.loaded, self.guard, ranks=self.ranks)
+
+    def guard_exceeded(self, ppl: float) -> str | None:
+        """Why the update that led to perplexity `ppl` is undone, if it breaks the limit."""
+        limit, baseline = self.config.max_ppl_ratio, self.state.records[0].guard_ppl
+        if limit is None or baseline is None or ppl <= limit * baseline:
+            return None
+        return (
+            f"the update after epoch {self.state.epoch} raised the guard text's perplexity {baseline:.2f} -> "
+            f"{ppl:.2f} (x{ppl / baseline:.2f} > x{limit:g}); kept epoch {self.state.epoch}"
+        )
 
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None) -> str | None:
         reason = self.phase.stop_reason(g, el, self.targets)
@@ -144,11 +169,15 @@ class Unlearning:
             micro_batches = [] if reason else self.phase.micro_batches(g, self.targets, self.config.micro_batch)
             selected = sorted(i for batch in micro_batches for i in batch)
             el_list = None if el is None else el.tolist()
-            record = EpochRecord(self.state.epoch, self.state.phase, g.tolist(), el_list, selected, None, 0.0, **miau)
+            record = EpochRecord(
+                self.state.epoch, self.state.phase, g.tolist(), el_list, selected, None, 0.0, **miau,
+                guard_ppl=self.state.guard_ppl,
+            )  # fmt: skip
             self.state.records.append(record)
             self.log(
                 f"epoch {self.state.epoch} [{self.state.phase}]: mean g {g.mean():.4f}, above hi {(g > interval.hi).sum()}, below lo {(g < interval.lo).sum()}"
                 + (f", MIAU AUC {miau['miau_auc']:.3f}" if miau else "")
+                + (f", guard ppl {self.state.guard_ppl:.2f}" if self.state.guard_ppl is not None else "")
             )
             if reason:
                 self.state.reason = reason
@@ -171,6 +200,14 @@ class Unlearning:
                     f"the update after epoch {self.state.epoch} made weights non-finite; kept epoch {self.state.epoch}"
                 )
                 break
+            if self.guard is not None:
+                ppl = self.guard_perplexity()
+                if reason := self.guard_exceeded(ppl):
+                    load_weights(model, last_good)
+                    self.state.reason = reason
+                    record.seconds = time.perf_counter() - started
+                    break
+                self.state.guard_ppl = ppl
             self.state.epoch += 1
             self._save_checkpoint()
             record.seconds = time.perf_counter() - started  # scoring, update and checkpoint
@@ -223,7 +260,8 @@ class Unlearning:
         model, saved = self.loaded.model, payload["task_base"]
         sharding.load_full_weights(model, payload["model"])
         state = payload["state"]
-        self.state = UnlearnState(state["epoch"], state["phase"], [EpochRecord(**r) for r in state["records"]], None)
+        records = [EpochRecord(**r) for r in state["records"]]
+        self.state = UnlearnState(state["epoch"], state["phase"], records, None, state["guard_ppl"])
         if saved and payload["task_base_weights"]:
             saved = sharding.parameter_shards(model, saved)
         self.phase = START[self.config.method](self.config, model, saved)

@@ -66,11 +66,17 @@ def run_unlearning(
     retain: Sequence[np.ndarray] | None = None,
     ranks: Ranks = ONE,
     shard: bool = False,
+    guard: Sequence[np.ndarray] | None = None,
 ) -> dict:
     """Run one method to its stopping rule and write the results into `out`; returns run.json's content.
     `retain`: the retain set of the methods that use one (config.uses_retain). Launched as
     several `ranks`, each takes its share of the work and rank 0 alone writes; `shard`:
-    with the model's training state sharded across them (FSDP, model/sharding.py)."""
+    with the model's training state sharded across them (FSDP, model/sharding.py).
+    `guard`: text whose perplexity is recorded every epoch and held under
+    `config.max_ppl_ratio` times the input model's; the unseen set when a limit is set
+    and no guard text is given."""
+    if guard is None and config.max_ppl_ratio is not None:
+        guard = unseen
     check_retain(config, retain)
     check_sharding(config, ranks, shard)
     forget_ids, forget_seqs = forget
@@ -81,6 +87,7 @@ def run_unlearning(
         "forget": fingerprint(forget_seqs),
         "unseen": fingerprint(unseen),
         "retain": None if retain is None else fingerprint(retain),
+        "guard": None if guard is None else fingerprint(guard),
         "fixed_interval": fixed_interval,
     }
     run = _resumable_run(out, identity)
@@ -110,7 +117,7 @@ def run_unlearning(
         )
         log(f"MIAU tracked every epoch: {neighbourhood.generator}")
     targets = Targets(interval, run["unseen_el_mean"])
-    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood, retain, ranks, shard)
+    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood, retain, ranks, shard, guard)
     state = loop.run()
     log(f"stopped: {state.reason}")
     weights = sharding.full_weights(loaded.model) if loop.sharded else None  # every rank takes part
@@ -127,6 +134,7 @@ def run_unlearning(
         epochs=state.epoch,
         updates=sum(r.train_ce is not None for r in state.records),
         final=forgetting_quality(final_g, interval).to_dict(),
+        guard_ppl=None if guard is None else {"input": state.records[0].guard_ppl, "output": state.guard_ppl},
         seconds_this_session=time.perf_counter() - started,
         update_epoch_seconds=[r.seconds for r in state.records if r.train_ce is not None],
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -217,6 +225,7 @@ def epochs_table(ids: Sequence[str], records: Sequence[EpochRecord]) -> pa.Table
                     "train_ce": r.train_ce,
                     "miau_auc": r.miau_auc,
                     "miau_pr_auc": r.miau_pr_auc,
+                    "guard_ppl": r.guard_ppl,
                 }
             )
     return pa.Table.from_pylist(rows)

@@ -24,6 +24,8 @@ NONE = "none"  # the implanted model, not unlearned: every group's baseline
 DPD = "dpd"
 GRID_KEYS = ("models", "forget_sizes", "seeds", "methods")
 CELL_KEYS = ("device", "preset", "retain_file", "retain_size")  # not shared by every cell (see `shared`)
+# Settings added after sweeps were run: left out of `shared` while unset, so older folders resume.
+OPTIONAL_KEYS = ("max_ppl_ratio",)
 # The implant's AdamW rate per built-in model: one rate does not fit both (the measurement
 # is in docs/results/README.md, "Choosing the implant rate").
 BUILTIN_IMPLANT_LR = {"smollm2-135m": 1e-4, "gemma3-270m": 1e-5}
@@ -62,13 +64,19 @@ class SweepConfig:
     # (recorded in those cells only, so adding them to a grid keeps its folder resumable)
     retain_file: str = ""
     retain_size: int = 32
+    # memscan's utility guard (`unlearn --max-ppl-ratio`), measured on each group's held-out set
+    max_ppl_ratio: float | None = None
 
     def forget_file(self, size: int, seed: int) -> Path:
         return Path(self.forget_files.format(size=size, seed=seed))
 
     def shared(self) -> dict:
         """The settings every cell depends on: a sweep folder resumes only under the same ones."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in (*GRID_KEYS, *CELL_KEYS)}
+        return {
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if k not in (*GRID_KEYS, *CELL_KEYS) and not (k in OPTIONAL_KEYS and v is None)
+        }
 
     def implant_lr_for(self, model: str) -> float:
         return self.implant_lr[model] if isinstance(self.implant_lr, dict) else self.implant_lr
@@ -166,6 +174,8 @@ def check_cells(config: SweepConfig, where: str) -> None:
     for size in config.forget_sizes:
         if size < 1:
             raise UserError(f"{where}: forget-set size {size} is impossible (at least 1)")
+    if config.max_ppl_ratio is not None and not config.max_ppl_ratio > 1:
+        raise UserError(f"{where}: max_ppl_ratio is a ratio above 1 (e.g. 1.2), not {config.max_ppl_ratio}")
     if config.unseen_size < MIN_UNSEEN:
         raise UserError(f"{where}: unseen_size {config.unseen_size} is below the {MIN_UNSEEN} the interval needs")
     for key in ("tokens", "heldout_size", "max_epochs", "retain_size"):

@@ -250,10 +250,14 @@ def _run_cell(
     if method == DPD:  # no update: the same weights, scored as if they decoded privately
         g, interval = "ma_dpd", unseen_interval(loaded, implanted.sets, config.fixed_interval, "ma_dpd")
     elif method != NONE:
-        unlearn_config = UnlearnConfig(method, max_epochs=config.max_epochs, seed=group.seed)
+        unlearn_config = UnlearnConfig(
+            method, max_epochs=config.max_epochs, seed=group.seed, max_ppl_ratio=config.max_ppl_ratio
+        )
         targets = Targets(implanted.interval)
         uses = retain if unlearn_config.uses_retain else None
-        state = Unlearning(loaded, implanted.sets.forget[1], targets, unlearn_config, retain=uses).run()
+        guard = implanted.sets.heldout[1] if config.max_ppl_ratio is not None else None
+        forget = implanted.sets.forget[1]
+        state = Unlearning(loaded, forget, targets, unlearn_config, retain=uses, guard=guard).run()
     unlearn_seconds = time.perf_counter() - t0
     settings = _evaluation(config, group.seed)
     evaluation = evaluate_model(loaded, implanted.sets, interval, settings, method, neighbourhood, g)
