@@ -419,25 +419,28 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, guard_path, fsdp, **sett
     from memscan.unlearn import UnlearnConfig, run_unlearning
     from memscan.unlearn.run import check_resumable, check_retain, check_sharding
 
+    def read_other(path: Path | None):
+        return read_set(path, inputs.text_field, inputs.id_field) if path is not None else None
+
+    def encode_other(records, what: str):
+        """A set besides forget and unseen, tokenized and cut as they are, apart from the forget set."""
+        if records is None:
+            return None
+        ids, sequences = encode_set(records, loaded, inputs.max_tokens)
+        check_disjoint(forget, (ids, sequences), what)
+        return sequences
+
     settings = options.apply_preset(ctx, settings)
     fixed = settings.pop("fixed_interval")
     config = UnlearnConfig(**{**settings, "betas": tuple(settings["betas"])})
     io.check_apart(out, [*inputs.paths, retain_path, guard_path])
     check_resumable(out)
-    retain_records = read_set(retain_path, inputs.text_field, inputs.id_field) if retain_path is not None else None
-    guard_records = read_set(guard_path, inputs.text_field, inputs.id_field) if guard_path is not None else None
+    retain_records, guard_records = read_other(retain_path), read_other(guard_path)
     check_retain(config, retain_records)
     ranks = current(inputs.device)
     check_sharding(config, ranks, fsdp)
     loaded, forget, unseen = inputs.load(inputs.read(), config.n if config.uses_el else 0, ranks)
-    retain = None
-    if retain_records is not None:
-        retain_ids, retain = encode_set(retain_records, loaded, inputs.max_tokens)
-        check_disjoint(forget, (retain_ids, retain), "retain")
-    guard = None
-    if guard_records is not None:
-        guard_ids, guard = encode_set(guard_records, loaded, inputs.max_tokens)
-        check_disjoint(forget, (guard_ids, guard), "guard")
+    retain, guard = encode_other(retain_records, "retain"), encode_other(guard_records, "guard")
     identity = {"model": str(inputs.model), "tokenizer": inputs.tokenizer, "max_tokens": inputs.max_tokens}
     run = run_unlearning(
         loaded,
