@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memscan.model import slots
-from memscan.model.forward import teacher_forced
+from memscan.model.forward import target_scores, teacher_forced
 from memscan.model.generation import continuations_of_prefixes, greedy, sequence_caches
 from memscan.model.memorization import MemorizationOptions, memorization_table
 from reference_model import dpd_loop, el_loop, extraction_strength_loop, generate_one, next_token_loop
@@ -33,6 +33,23 @@ def test_memorization_accuracy_equals_the_per_prefix_loop(memorized):
         positions += len(hits)
     assert len(flips) <= 0.01 * positions
     assert [s.memorization_accuracy for s in fast[:6]] != [0.0] * 6  # the memorized ones score
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=12, max_size=12), st.integers(1, 5))
+def test_target_scores_equal_the_teacher_forced_pass_on_the_last_tokens(memorized, last, batch_size):
+    """Logits computed only where a batch needs them: the same log-probabilities and hits."""
+    model, sequences = memorized
+    cut = [s[: 6 + 3 * (i % 6)] for i, s in enumerate(sequences[:12])]  # lengths 6..21
+    full = teacher_forced(model, cut, batch_size=batch_size)
+    scored = target_scores(model, cut, last, batch_size=batch_size)
+    for stats, (logprobs, hits), m in zip(full, scored, last):
+        m = min(m, len(stats.logprobs))
+        np.testing.assert_allclose(logprobs, stats.logprobs[len(stats.logprobs) - m :], rtol=0, atol=1e-5)
+        assert (hits == stats.hits[len(stats.hits) - m :]).all()
+    everything = target_scores(model, cut, None, batch_size=batch_size)
+    for stats, (logprobs, _) in zip(full, everything):
+        np.testing.assert_allclose(logprobs, stats.logprobs, rtol=0, atol=1e-5)
 
 
 def test_dpd_probabilities_equal_one_sampled_generate_step_per_prefix(memorized):

@@ -25,7 +25,7 @@ import numpy as np
 
 from memscan.eval.statistics import bootstrap_interval, wilson_interval
 from memscan.eval.tasks import AnswerItem, ChoiceItem, CompletionItem, TextItem
-from memscan.model.forward import perplexity_of, teacher_forced, token_nll
+from memscan.model.forward import perplexity_of, target_scores, token_nll
 from memscan.model.generation import greedy
 from memscan.model.loading import LoadedModel
 
@@ -91,8 +91,8 @@ def encode_pairs(loaded: LoadedModel, pairs: Sequence[tuple[str, str]]) -> list[
 
 def _continuation_stats(loaded, pairs, options: EvalOptions, bar):
     encoded = encode_pairs(loaded, pairs)
-    stats = teacher_forced(loaded, [ids for ids, _ in encoded], options.batch_size, progress=bar.update)
-    return [(s.logprobs[-m:], s.hits[-m:]) for s, (_, m) in zip(stats, encoded)]
+    sequences, lengths = [ids for ids, _ in encoded], [m for _, m in encoded]
+    return target_scores(loaded, sequences, lengths, options.batch_size, progress=bar.update)
 
 
 def _score_choices(loaded, items: list[ChoiceItem], options: EvalOptions, bar) -> tuple[list[dict], list[dict]]:

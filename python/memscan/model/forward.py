@@ -147,12 +147,54 @@ def dpd_probabilities(
     return torch.softmax(kept, dim=-1).gather(-1, targets[:, None])[:, 0]
 
 
+@torch.no_grad()
+def target_scores(
+    loaded: LoadedModel,
+    sequences: Sequence[TokenSequence],
+    last: Sequence[int] | None = None,
+    batch_size: int = 8,
+    progress=None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per sequence, the log-probability of each of its last `last[i]` tokens (every
+    target x_2..x_T when `last` is None) and whether greedy decoding picks it: the
+    `logprobs` and `hits` of `teacher_forced`, without its other statistics and with
+    logits computed only where a batch needs them (a task item's short continuation
+    after a long context needs a few of its hundreds of positions)."""
+    context = loaded.context
+    wanted = [len(s) - 1 if last is None else min(last[i], len(s) - 1) for i, s in enumerate(sequences)]
+    scores: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(sequences)
+    for batch in batches_by_length([len(s) for s in sequences], batch_size):
+        rows = [context + [int(t) for t in sequences[i]] for i in batch]
+        ids, mask = padded(rows, pad_id(loaded), loaded.device)
+        ends = [len(row) - 1 for row in rows]  # the position predicting a row's last token
+        first = min(end - wanted[i] for end, i in zip(ends, batch))
+        keep = torch.arange(first, max(ends), device=ids.device)
+        with loaded.autocast():
+            logits = loaded.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+        for j, i in enumerate(batch):
+            start = ends[j] - wanted[i]
+            row_logits = logits[j, start - first : ends[j] - first].float()
+            targets = ids[j, start + 1 : ends[j] + 1]
+            logp = torch.log_softmax(row_logits, dim=-1).gather(-1, targets[:, None])[:, 0]
+            hits = row_logits.argmax(-1) == targets
+            scores[i] = (logp.double().cpu().numpy(), hits.cpu().numpy())
+        if progress:
+            progress(len(batch))
+    return cast(list[tuple[np.ndarray, np.ndarray]], scores)  # every index was filled
+
+
 def token_nll(
     loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, progress=None, ranks: Ranks = ONE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per sequence: the summed negative log-likelihood of its scored tokens, and their number."""
-    stats = teacher_forced(loaded, sequences, batch_size, progress, ranks)
-    return np.array([-s.logprobs.sum() for s in stats]), np.array([s.logprobs.size for s in stats])
+    if ranks.size == 1:
+        scored = target_scores(loaded, sequences, None, batch_size, progress)
+    else:
+        shown = progress if ranks.is_main else None
+        scored = ranks.split_list(
+            len(sequences), lambda rows: target_scores(loaded, [sequences[i] for i in rows], None, batch_size, shown)
+        )
+    return np.array([-logp.sum() for logp, _ in scored]), np.array([logp.size for logp, _ in scored])
 
 
 def perplexity_of(nll: np.ndarray, counts: np.ndarray) -> float:
