@@ -259,3 +259,11 @@ def test_guard_text_must_not_overlap_the_forget_set_and_the_limit_must_be_above_
     fails_cleanly(overlapping, "guard sequence 'f0' is also in the forget set")
     fails_cleanly(memscan(*unlearn_args(workspace, tmp_path / "b", "--max-ppl-ratio", 1.0)), "--max-ppl-ratio")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_unlearn_stop_inside_reports_why_it_stopped(workspace, tmp_path):
+    result = memscan(*unlearn_args(workspace, tmp_path / "u", "--stop-inside", "--interval", 0.0, 0.9))
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "u" / "run.json").read_text())
+    assert run["identity"]["config"]["stop_inside"] is True
+    assert run["reason"].startswith(("c(D_f) = 0", "mean g")) and run["final"]["above"] == 0

@@ -379,3 +379,10 @@ def test_a_perplexity_limit_joins_the_shared_settings_only_when_set(workspace, t
     assert limited.shared()["max_ppl_ratio"] == 1.5
     with pytest.raises(UserError, match="max_ppl_ratio is a ratio above 1"):
         tiny_grid(workspace, task_file, max_ppl_ratio=1)
+
+
+def test_stop_inside_joins_the_shared_settings_only_when_true(workspace, task_file):
+    assert "stop_inside" not in tiny_grid(workspace, task_file).shared()
+    assert tiny_grid(workspace, task_file, stop_inside=True).shared()["stop_inside"] is True
+    with pytest.raises(UserError, match="'stop_inside' must be true or false"):
+        tiny_grid(workspace, task_file, stop_inside=1)

@@ -365,3 +365,20 @@ def test_a_perplexity_limit_is_a_ratio_above_one_and_needs_guard_text(memorized)
     model, sequences = fresh(memorized)
     with pytest.raises(UserError, match="needs guard text"):
         Unlearning(model, sequences[:6], INTERVAL, UnlearnConfig("ga", max_ppl_ratio=1.2))
+
+
+def test_stop_inside_ends_at_the_first_epoch_with_every_sequence_inside_the_interval(memorized):
+    """The same records as the run without it, up to the first epoch where c(D_f) = 0."""
+    model, sequences = fresh(memorized)
+    forget = sequences[:6]
+    targets = Targets(Interval(0.0, 0.6, 0.05, "fixed", 24))  # mu_u far below: GA's own rule fires later
+    state = Unlearning(model, forget, targets, UnlearnConfig("ga", lr=3e-3, max_epochs=15, stop_inside=True)).run()
+    assert state.reason.startswith("c(D_f) = 0")
+    g = np.array(state.records[-1].g)
+    assert ((g >= 0.0) & (g <= 0.6)).all()
+    again, _ = fresh(memorized)
+    plain = Unlearning(again, forget, targets, UnlearnConfig("ga", lr=3e-3, max_epochs=15)).run()
+    outside = [int(((np.array(r.g) > 0.6) | (np.array(r.g) < 0.0)).sum()) for r in plain.records]
+    first_inside = outside.index(0)
+    assert state.epoch == first_inside < plain.epoch
+    assert [r.g for r in state.records] == [r.g for r in plain.records[: first_inside + 1]]

@@ -323,6 +323,12 @@ def _gamma(_ctx, _param, value: str) -> float | None:
 )
 @click.option("--strict-stop", is_flag=True, help="SGA variant: also wait until no sequence is above the interval.")
 @click.option(
+    "--stop-inside",
+    is_flag=True,
+    help="Every method: stop as soon as every forget sequence is inside the interval (c(D_f) = 0), before its own "
+    "rule. Not in the papers (docs/results/operating-point.md).",
+)
+@click.option(
     "--first-threshold",
     type=options.Finite(),
     default=0.9,

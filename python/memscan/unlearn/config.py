@@ -39,6 +39,9 @@ class UnlearnConfig:
     # memscan's utility guard (not in the papers): stop before an update that raises the
     # guard text's perplexity above this multiple of the input model's, keeping the epoch before
     max_ppl_ratio: float | None = None
+    # memscan's stopping rule (not in the papers): stop as soon as c(D_f) = 0, every forget
+    # sequence inside the interval, before a method's own rule (docs/results/operating-point.md)
+    stop_inside: bool = False
     seed: int = 0
 
     def __post_init__(self):

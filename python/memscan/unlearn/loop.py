@@ -149,6 +149,9 @@ class Unlearning:
 
     def stop_reason(self, g: np.ndarray, el: np.ndarray | None) -> str | None:
         reason = self.phase.stop_reason(g, el, self.targets)
+        interval = self.targets.interval
+        if reason is None and self.config.stop_inside and ((g >= interval.lo) & (g <= interval.hi)).all():
+            reason = f"c(D_f) = 0: all {len(g)} forget sequences inside [{interval.lo:.4f}, {interval.hi:.4f}]"
         if reason is None and self.state.epoch >= self.config.max_epochs:
             reason = f"reached max epochs ({self.config.max_epochs}) with mean g {g.mean():.4f} (mu_u {self.targets.interval.mu_u:.4f})"
         return reason

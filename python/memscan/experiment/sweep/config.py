@@ -24,8 +24,8 @@ NONE = "none"  # the implanted model, not unlearned: every group's baseline
 DPD = "dpd"
 GRID_KEYS = ("models", "forget_sizes", "seeds", "methods")
 CELL_KEYS = ("device", "preset", "retain_file", "retain_size")  # not shared by every cell (see `shared`)
-# Settings added after sweeps were run: left out of `shared` while unset, so older folders resume.
-OPTIONAL_KEYS = ("max_ppl_ratio",)
+# Settings added after sweeps were run: left out of `shared` while at their defaults, so older folders resume.
+OPTIONAL_KEYS = ("max_ppl_ratio", "stop_inside")
 # The implant's AdamW rate per built-in model: one rate does not fit both (the measurement
 # is in docs/results/README.md, "Choosing the implant rate").
 BUILTIN_IMPLANT_LR = {"smollm2-135m": 1e-4, "gemma3-270m": 1e-5}
@@ -66,6 +66,7 @@ class SweepConfig:
     retain_size: int = 32
     # memscan's utility guard (`unlearn --max-ppl-ratio`), measured on each group's held-out set
     max_ppl_ratio: float | None = None
+    stop_inside: bool = False  # memscan's stopping rule (`unlearn --stop-inside`)
 
     def forget_file(self, size: int, seed: int) -> Path:
         return Path(self.forget_files.format(size=size, seed=seed))
@@ -75,7 +76,7 @@ class SweepConfig:
         return {
             k: v
             for k, v in dataclasses.asdict(self).items()
-            if k not in (*GRID_KEYS, *CELL_KEYS) and not (k in OPTIONAL_KEYS and v is None)
+            if k not in (*GRID_KEYS, *CELL_KEYS) and not (k in OPTIONAL_KEYS and v == FIELD_DEFAULTS[k])
         }
 
     def implant_lr_for(self, model: str) -> float:
@@ -89,6 +90,9 @@ class SweepConfig:
             for s in self.seeds
             for method in self.methods
         ]
+
+
+FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SweepConfig)}
 
 
 def read_config(path: Path) -> SweepConfig:
@@ -128,9 +132,9 @@ def config_from_dict(raw: dict, where: str = "sweep config") -> SweepConfig:
         elif key in ("device", "preset", "forget_files", "unseen_file", "text_field", "id_field", "retain_file"):
             if not isinstance(value, str):
                 raise UserError(f"{where}: {key!r} must be a string")
-        elif key == "implant":
+        elif key in ("implant", "stop_inside"):
             if not isinstance(value, bool):
-                raise UserError(f"{where}: 'implant' must be true or false")
+                raise UserError(f"{where}: {key!r} must be true or false")
         elif key == "fixed_interval":
             if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
                 raise UserError(f"{where}: 'fixed_interval' must be [lo, hi]")

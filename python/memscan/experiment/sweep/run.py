@@ -251,7 +251,11 @@ def _run_cell(
         g, interval = "ma_dpd", unseen_interval(loaded, implanted.sets, config.fixed_interval, "ma_dpd")
     elif method != NONE:
         unlearn_config = UnlearnConfig(
-            method, max_epochs=config.max_epochs, seed=group.seed, max_ppl_ratio=config.max_ppl_ratio
+            method,
+            max_epochs=config.max_epochs,
+            seed=group.seed,
+            max_ppl_ratio=config.max_ppl_ratio,
+            stop_inside=config.stop_inside,
         )
         targets = Targets(implanted.interval)
         uses = retain if unlearn_config.uses_retain else None
