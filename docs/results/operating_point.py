@@ -13,6 +13,8 @@ sweep's. Writes, into OUT:
   sequence above the interval (the earliest operating point) with its perplexity ratio;
 - tradeoff.png: c(D_f) against the perplexity ratio, a panel per method, a line per lr.
 
+Rerun with the same OUT to resume: runs already in runs.csv are kept, not repeated.
+
     python docs/results/operating_point.py smollm2-135m 4 0 -o docs/results/operating-point
 """
 
@@ -45,7 +47,11 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[1e-5, 5e-5, 2e-4])
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--max-epochs", type=int, default=20)
+    parser.add_argument("--plot-only", action="store_true", help="redraw tradeoff.png from OUT's curves.csv")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(read_csv(args.out / "curves.csv"), args.out / "tradeoff.png", args.model, args.forget_size, args.seed)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
 
     loaded = load_model(args.model, "cpu")
@@ -59,9 +65,12 @@ def main() -> None:
     print(f"interval [{interval.lo:.3f}, {interval.hi:.3f}], mu_u {interval.mu_u:.3f}", flush=True)
     pretrained = cpu_copy(loaded.model)
 
-    curves, runs = [], []
+    curves, runs = read_csv(args.out / "curves.csv"), read_csv(args.out / "runs.csv")
+    done = {(r["method"], float(r["lr"])) for r in runs}
     for method in args.methods:
         for lr in args.rates:
+            if (method, lr) in done:
+                continue
             load_weights(loaded.model, pretrained)
             config = UnlearnConfig(method, lr=lr, max_epochs=args.max_epochs, seed=args.seed)
             started = time.perf_counter()
@@ -114,6 +123,24 @@ def main() -> None:
     plot(curves, args.out / "tradeoff.png", args.model, args.forget_size, args.seed)
 
 
+def read_csv(path: Path) -> list[dict]:
+    """Rows written by an earlier run, numbers as numbers (so they plot and compare)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _number(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None if text == "" else text
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     partial = path.with_name(path.name + ".partial")
     with partial.open("w", newline="") as f:
@@ -126,21 +153,30 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def plot(curves: list[dict], path: Path, model: str, size: int, seed: int) -> None:
     plt = pyplot()
     methods = list(dict.fromkeys(r["method"] for r in curves))
-    figure, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.2), sharey=True, squeeze=False)
-    for axis, method in zip(axes[0], methods):
-        for lr in dict.fromkeys(r["lr"] for r in curves if r["method"] == method):
+    rates = sorted({r["lr"] for r in curves})
+    colours = {lr: f"C{i}" for i, lr in enumerate(rates)}
+    columns = min(3, len(methods))
+    rows_of_panels = -(-len(methods) // columns)
+    figure, axes = plt.subplots(
+        rows_of_panels, columns, figsize=(4.2 * columns, 3.2 * rows_of_panels), sharey=True, squeeze=False
+    )
+    for axis, method in zip(axes.flat, methods):
+        for lr in rates:
             rows = [r for r in curves if r["method"] == method and r["lr"] == lr]
-            axis.plot(
-                [r["ppl_ratio"] for r in rows], [r["above"] + r["below"] for r in rows], marker="o", label=f"lr {lr:g}"
-            )
-        axis.set_xscale("log")
+            if rows:
+                increase = [100 * (r["ppl_ratio"] - 1) for r in rows]
+                outside = [r["above"] + r["below"] for r in rows]
+                axis.plot(increase, outside, marker="o", color=colours[lr], label=f"lr {lr:g}")
         axis.set_title(method)
-        axis.set_xlabel("held-out perplexity / pretrained")
-    axes[0][0].set_ylabel("c(D_f): sequences outside the interval")
-    axes[0][0].legend(fontsize="small")
-    figure.suptitle(f"{model}, forget set of {size} (draw {seed}): one point per epoch")
+        axis.set_xlabel("held-out perplexity increase (%)")
+        axis.legend(fontsize="small")
+    for axis in axes.flat[len(methods) :]:
+        axis.set_visible(False)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("c(D_f): outside the interval")
+    figure.suptitle(f"{model}, forget set of {size} (draw {seed}): one point per epoch, from the pretrained model")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
