@@ -54,6 +54,21 @@ def test_queries_equal_brute_force(docs, queries, k, shard_tokens):
             assert rows.tolist() == [docs_[d][s : s + k] for d, s in places]
 
 
+@given(
+    st.lists(st.lists(st.integers(1, 3), min_size=1, max_size=80), min_size=1, max_size=4),
+    st.lists(st.lists(st.integers(0, 4), min_size=17, max_size=150), min_size=1, max_size=3),
+)
+def test_long_queries_equal_brute_force(docs, queries):
+    """Queries longer than the number of searches the scanner keeps in flight at once,
+    on a small alphabet so that long matches are common."""
+    with tempfile.TemporaryDirectory() as tmp:
+        index = build(docs, Path(tmp) / "idx")
+        for q, (lengths, holders) in zip(queries, index.matching_statistics(queries)):
+            assert lengths.tolist() == ref.matching_lengths(docs, q)
+            for j, (length, doc) in enumerate(zip(lengths, holders)):
+                assert (doc == -1) if length == 0 else bool(ref.occurrences([docs[doc]], q[j : j + length]))
+
+
 def test_no_match_crosses_a_document_boundary(tmp_path):
     index = build([[1, 2], [3, 4]], tmp_path / "i")
     assert index.count([2, 3]) == 0

@@ -205,9 +205,8 @@ impl CorpusIndex {
     fn query_statistics(&self, query: &[u32]) -> MatchingStatistics {
         let mut best = MatchingStatistics { lengths: vec![0; query.len()], docs: vec![-1; query.len()] };
         for shard in &self.shards {
-            let ranks = shard.map_query(query);
-            for j in 0..ranks.len() {
-                let (length, doc) = shard.longest_match(&ranks[j..]);
+            let matches = shard.longest_matches(&shard.map_query(query));
+            for (j, (length, doc)) in matches.into_iter().enumerate() {
                 if length > best.lengths[j] {
                     best.lengths[j] = length;
                     best.docs[j] = doc as i64;
