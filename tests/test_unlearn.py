@@ -347,6 +347,7 @@ def test_the_perplexity_guard_undoes_the_update_that_breaks_it_and_stops(memoriz
     config = UnlearnConfig("ga", lr=3e-3, max_epochs=15, max_ppl_ratio=1.5)
     state = Unlearning(model, forget, Targets(Interval(0.0, 0.05, 0.0, "fixed", 24)), config, guard=guard).run()
     assert "raised the guard text's perplexity" in state.reason and f"kept epoch {state.epoch}" in state.reason
+    assert state.updates == state.epoch == sum(r.train_ce is not None for r in state.records) - 1  # the undone one
     assert 0 < state.epoch < 15
     kept = perplexity(model, guard)
     assert kept <= 1.5 * baseline and kept == pytest.approx(state.guard_ppl, rel=1e-6)

@@ -116,7 +116,7 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool
             loaded, sets.forget[1], Targets(interval), config, log=lambda m, method=method: say(f"{method}: {m}")
         ).run()
         seconds = time.perf_counter() - t0
-        updates = sum(r.train_ce is not None for r in state.records)
+        updates = state.updates
         _add(
             result,
             method,

@@ -68,6 +68,12 @@ class UnlearnState:
     reason: str | None = None  # why it stopped; None while running
     guard_ppl: float | None = None  # the guard text's perplexity on the current weights, once measured
 
+    @property
+    def updates(self) -> int:
+        """Updates applied and kept: one per epoch passed. An update that a stop rule undid
+        (non-finite weights, the perplexity guard) has a record with its loss but is not counted."""
+        return self.epoch
+
 
 class Unlearning:
     """One run of one method on one model. `run()` goes to the stopping rule."""

@@ -132,7 +132,7 @@ def run_unlearning(
         method=config.method,
         reason=state.reason,
         epochs=state.epoch,
-        updates=sum(r.train_ce is not None for r in state.records),
+        updates=state.updates,
         final=forgetting_quality(final_g, interval).to_dict(),
         guard_ppl=None if guard is None else {"input": state.records[0].guard_ppl, "output": state.guard_ppl},
         seconds_this_session=time.perf_counter() - started,

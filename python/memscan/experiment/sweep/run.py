@@ -126,7 +126,7 @@ class CellResult:
             "utility_mean": float(
                 np.mean([v for k, v in primary.items() if not k.endswith("_perplexity")] or [np.nan])
             ),
-            "updates": 0 if state is None else sum(r.train_ce is not None for r in state.records),
+            "updates": 0 if state is None else state.updates,
             "stopped": "-" if state is None else state.reason,
             "unlearn_seconds": self.unlearn_seconds,
             "cell_seconds": self.cell_seconds,
