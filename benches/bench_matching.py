@@ -22,8 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import peak_rss_mib, zipf_corpus  # noqa: E402
+from common import peak_rss_mib, zipf_corpus
 
 WORKER = r"""
 import hashlib, json, os, sys, time

@@ -10,6 +10,7 @@ from memscan.model import slots
 from memscan.model.forward import target_scores, teacher_forced
 from memscan.model.generation import continuations_of_prefixes, greedy, sequence_caches
 from memscan.model.memorization import MemorizationOptions, memorization_table
+from memscan.model.shared_prefix import _caches_exact, grouped_target_scores
 from reference_model import dpd_loop, el_loop, extraction_strength_loop, generate_one, next_token_loop
 from tiny_model import loaded, random_sequences
 
@@ -199,3 +200,34 @@ def test_greedy_from_caches_on_sliding_window_models(kind, total):
     got = greedy(model, prompts, lengths, batch_size=2, caches=kv)
     for prompt, n_new, tokens in zip(prompts, lengths, got):
         assert tokens.tolist() == generate_one(model, prompt, n_new).tolist()
+
+
+def _choice_groups(seed: int, longest: int):
+    """Groups as multiple-choice items make them: members sharing a context of 1-15
+    tokens with continuations of 1-7 (scored), members of a group of one, and a group
+    whose members differ from their first token."""
+    rng = np.random.default_rng(seed)
+    groups, last = [], []
+    for _ in range(8):
+        context = rng.integers(3, 60, size=rng.integers(1, 16)).tolist()
+        tails = [rng.integers(3, 60, size=rng.integers(1, 8)).tolist() for _ in range(rng.integers(1, 5))]
+        groups.append([(context + t)[-longest:] for t in tails])
+        last.append([min(len(t), longest - 1) for t in tails])
+    groups.append([[5, 6, 7], [8, 6, 7]])
+    last.append([2, 2])
+    return groups, last
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt_neo", "gemma3"])
+@pytest.mark.parametrize("longest", [30, 40])
+def test_grouped_scores_equal_each_sequence_scored_apart(memorized, kind, longest):
+    """A context computed once and continued from its cache gives every member's scores
+    as scoring it alone does; rows longer than a sliding window (40 > 32) are scored apart."""
+    model = memorized[0] if kind == "llama" else loaded(_other_architecture(kind))
+    groups, last = _choice_groups(longest, longest)
+    assert _caches_exact(model, longest) == (kind == "llama" or longest <= 32)
+    got = [s for g in grouped_target_scores(model, groups, last, batch_size=5, min_saving=1.0) for s in g]
+    alone = target_scores(model, [m for g in groups for m in g], [n for ns in last for n in ns], batch_size=1)
+    for (logprobs, hits), (want_logprobs, want_hits) in zip(got, alone, strict=True):
+        np.testing.assert_allclose(logprobs, want_logprobs, atol=1e-5)
+        assert hits.tolist() == want_hits.tolist()

@@ -182,3 +182,18 @@ def test_task_files_take_every_shape(tmp_path):
 def test_malformed_task_files_name_the_line(tmp_path, lines, message):
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         read_task_file(write(tmp_path / "bad.jsonl", lines))
+
+
+def test_choices_sharing_a_long_context_score_as_each_choice_alone(memorized):
+    """The choice scorer computes a long shared context once (shared_prefix); every
+    choice's total NLL equals scoring its whole sequence alone."""
+    from memscan.eval.scorers import encode_pairs
+    from memscan.model.forward import target_scores
+
+    model = memorized[0]
+    context = " ".join(f"w{i % 50 + 3}" for i in range(30))
+    choices = (" w1 w2", " w3", " w4 w5 w6")
+    items = [ChoiceItem(f"q{answer}", (context,) * 3, choices, answer) for answer in range(3)]
+    rows = evaluate_tasks(model, [Task("shared", items)], QUIET).items["shared"].to_pylist()
+    alone = target_scores(model, *zip(*encode_pairs(model, [(context, c) for c in choices])))
+    assert [r["answer_nll"] for r in rows] == pytest.approx([-logp.sum() for logp, _ in alone], abs=1e-4)

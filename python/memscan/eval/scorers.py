@@ -28,6 +28,7 @@ from memscan.eval.tasks import AnswerItem, ChoiceItem, CompletionItem, TextItem
 from memscan.model.forward import perplexity_of, target_scores, token_nll
 from memscan.model.generation import greedy
 from memscan.model.loading import LoadedModel
+from memscan.model.shared_prefix import grouped_target_scores
 
 PRIMARY_METRIC = {ChoiceItem: "acc", CompletionItem: "acc", AnswerItem: "f1", TextItem: "perplexity"}
 
@@ -97,10 +98,18 @@ def _continuation_stats(loaded, pairs, options: EvalOptions, bar):
 
 def _score_choices(loaded, items: list[ChoiceItem], options: EvalOptions, bar) -> tuple[list[dict], list[dict]]:
     pairs = [(ctx, choice) for item in items for ctx, choice in zip(item.contexts, item.choices)]
-    scored = iter(_continuation_stats(loaded, pairs, options, bar))
+    encoded = iter(encode_pairs(loaded, pairs))
+    groups = [[next(encoded) for _ in item.choices] for item in items]
+    scored = grouped_target_scores(
+        loaded,
+        [[ids for ids, _ in g] for g in groups],
+        [[n for _, n in g] for g in groups],
+        options.batch_size,
+        bar.update,
+    )  # an item's choices share its context: it is computed once
     rows: list[dict[str, Any]] = []
-    for item in items:
-        totals = np.array([next(scored)[0].sum() for _ in item.choices])
+    for item, choice_scores in zip(items, scored):
+        totals = np.array([logprobs.sum() for logprobs, _ in choice_scores])
         per_char = totals / np.array([max(len(c), 1) for c in item.choices])
         rows.append(
             {

@@ -173,14 +173,17 @@ def target_scores(
             logits = loaded.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
         for j, i in enumerate(batch):
             start = ends[j] - wanted[i]
-            row_logits = logits[j, start - first : ends[j] - first].float()
-            targets = ids[j, start + 1 : ends[j] + 1]
-            logp = torch.log_softmax(row_logits, dim=-1).gather(-1, targets[:, None])[:, 0]
-            hits = row_logits.argmax(-1) == targets
-            scores[i] = (logp.double().cpu().numpy(), hits.cpu().numpy())
+            scores[i] = targets_of(logits[j, start - first : ends[j] - first], ids[j, start + 1 : ends[j] + 1])
         if progress:
             progress(len(batch))
     return cast(list[tuple[np.ndarray, np.ndarray]], scores)  # every index was filled
+
+
+def targets_of(logits: torch.Tensor, targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per position: log p(target) from the logits (in fp32), and whether argmax is the target."""
+    logits = logits.float()
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, targets[:, None])[:, 0]
+    return logp.double().cpu().numpy(), (logits.argmax(-1) == targets).cpu().numpy()
 
 
 def token_nll(
