@@ -59,7 +59,8 @@ def grouped_target_scores(
         scores[g] = member_scores
     for batch in _batches({g: len(groups[g]) for g in shared}, prefixes, batch_size):
         for g, member_scores in zip(
-            batch, _score_batch(loaded, [rows[g] for g in batch], prefixes, [last[g] for g in batch], batch)
+            batch,
+            _score_batch(loaded, [rows[g] for g in batch], [prefixes[g] for g in batch], [last[g] for g in batch]),
         ):
             scores[g] = member_scores
         if progress:
@@ -97,12 +98,11 @@ def _batches(sizes: dict[int, int], prefixes: list[int], batch_size: int) -> lis
 
 @torch.no_grad()
 def _score_batch(
-    loaded: LoadedModel, groups: list[list[list[int]]], prefixes: list[int], last: list[Sequence[int]], names: list[int]
+    loaded: LoadedModel, groups: list[list[list[int]]], shared: list[int], last: list[Sequence[int]]
 ) -> list[list[Scores]]:
-    """One batch: the groups' prefixes (prefixes[names[i]] tokens of groups[i], at least
+    """One batch: the groups' prefixes (the first shared[i] tokens of groups[i], at least
     one each) in one pass, then every member's tail from the prefix's cache."""
     pad, device = pad_id(loaded), loaded.device
-    shared = [prefixes[g] for g in names]
     owner = [i for i, group in enumerate(groups) for _ in group]
     members = [row for group in groups for row in group]
     wanted = [min(n, len(row) - 1) for ns, group in zip(last, groups) for n, row in zip(ns, group)]
