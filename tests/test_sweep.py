@@ -7,11 +7,14 @@ import re
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from helpers import fails_cleanly, memscan, write_jsonl
 from memscan.errors import UserError
 from memscan.experiment.sweep import config_from_dict, run_sweep
 from memscan.experiment.sweep.run import cell_path
+from memscan.model.weights import weights_digest
+from tiny_model import tiny_model
 
 TASK = [
     {"context": "w0 w1", "choices": [" w2", " w3", " w4"], "answer": 0},
@@ -323,7 +326,19 @@ def test_dpd_cells_score_the_unchanged_model_under_private_decoding(workspace, t
     assert dpd["interval"] != none["interval"]
     assert np.mean(dpd["forget_g"]) < np.mean(none["forget_g"])  # sampled at temperature 5
     assert dpd["cell"]["heldout_perplexity"] == none["cell"]["heldout_perplexity"]  # the same weights
+    assert dpd["utility_reused"] and "utility_reused" not in none  # so the suite ran once
+    assert dpd["utility"] == none["utility"]
     assert "dpd" in (out / "report.md").read_text()
+
+
+def test_the_weights_digest_tells_weights_apart_by_one_bit():
+    model = tiny_model()
+    before = weights_digest(model)
+    assert weights_digest(model) == before and weights_digest(tiny_model()) == before
+    with torch.no_grad():
+        weight = next(model.parameters())
+        weight.view(-1)[0] = torch.nextafter(weight.view(-1)[0], torch.tensor(1.0))
+    assert weights_digest(model) != before
 
 
 @pytest.mark.slow

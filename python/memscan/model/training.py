@@ -39,23 +39,13 @@ def accumulate_gradients(
     update split across processes, unlearn/phase.Update); else the mean token CE over
     all of them. The BOS context is never a target; every real token after the first is.
     """
-    model, context = loaded.model, loaded.context
     weights = [1 / len(micro_batches)] * len(micro_batches) if scales is None else list(scales)
     kept = [(batch, weight) for batch, weight in zip(micro_batches, weights) if len(batch)]
     n_targets = sum(len(s) - 1 for batch, _ in kept for s in batch)
     loss = 0.0
-    model.zero_grad(set_to_none=True)
+    loaded.model.zero_grad(set_to_none=True)
     for batch, weight in kept:
-        rows = [context + [int(t) for t in s] for s in batch]
-        ids, mask = padded(rows, pad_id(loaded), loaded.device)
-        labels = ids.clone()
-        labels[mask == 0] = -100
-        labels[:, : len(context) + 1] = -100  # the context and x_1 are never predicted
-        with loaded.autocast():
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        ce_sum = torch.nn.functional.cross_entropy(
-            logits.transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="sum"
-        )
+        ce_sum = _target_ce(loaded, batch, None)[0].sum()
         if per_micro_batch:
             share = ce_sum / sum(len(s) - 1 for s in batch) * weight
         else:
@@ -87,7 +77,7 @@ def _target_ce(
     ids, mask = padded(rows, pad_id(loaded), loaded.device)
     labels = ids.clone()
     labels[mask == 0] = -100
-    labels[:, : len(context) + 1] = -100
+    labels[:, : len(context) + 1] = -100  # the context and x_1 are never predicted
     for i, first in enumerate(start or ()):
         labels[i, : len(context) + first] = -100
     with loaded.autocast():

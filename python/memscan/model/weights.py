@@ -4,6 +4,8 @@ Of a sharded model (model/sharding.py), each rank copies and restores its shards
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 
 from memscan.model.sharding import local
@@ -19,3 +21,15 @@ def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> No
     """Copy `weights` (from `cpu_copy`) back into the model's parameters, bit for bit."""
     for name, p in model.named_parameters():
         local(p).copy_(weights[name])
+
+
+@torch.no_grad()
+def weights_digest(model: torch.nn.Module) -> str:
+    """A digest of every parameter's name, dtype, shape and bytes: two models (or one
+    model at two times) with equal digests hold the same weights, bit for bit."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, p in model.named_parameters():
+        tensor = local(p.detach()).to("cpu").contiguous()
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -39,7 +39,7 @@ from memscan.experiment.sets import PassageSizes, check_passages, file_passages,
 from memscan.experiment.sweep.config import DPD, NONE, SweepConfig
 from memscan.model.interval import Interval
 from memscan.model.loading import LoadedModel, check_model_spec, load_model, load_tokenizer
-from memscan.model.weights import cpu_copy, load_weights
+from memscan.model.weights import cpu_copy, load_weights, weights_digest
 from memscan.unlearn import Targets, UnlearnConfig, Unlearning, UnlearnState
 from memscan.unlearn.config import RETAIN_METHODS
 
@@ -111,6 +111,7 @@ class CellResult:
     cell_seconds: float
     interval: Interval  # of g, from the unseen set
     g: str = "ma"  # the memorization-table column c(D_f) counts: ma_dpd for DPD
+    utility_reused: bool = False  # the suite's results came from an earlier cell with the same weights
 
     def cell(self) -> dict:
         """The cell's row of results.parquet."""
@@ -137,6 +138,7 @@ class CellResult:
             "cell": self.cell(),
             **({"retain": retain} if retain else {}),
             "code_commit": commit,
+            **({"utility_reused": True} if self.utility_reused else {}),
             "g": self.g,
             "interval": self.interval.to_dict(),
             "repeats": implanted.repeats,
@@ -167,6 +169,7 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                 continue
             loaded = load_model(model, config.device or ("cpu" if not torch.cuda.is_available() else None))
             pretrained = cpu_copy(loaded.model)
+            suites: dict[tuple[str, int], UtilityResult] = {}  # (weights digest, seed) -> the suite's results
             for size, seed in groups:
                 load_weights(loaded.model, pretrained)
                 group = Group(model, size, seed)
@@ -181,7 +184,7 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                 for method in methods:
                     load_weights(loaded.model, implanted_weights)
                     experiment = (implanted, neighbourhood, retain)
-                    result = _run_cell(loaded, group, method, experiment, config, (tasks, harness))
+                    result = _run_cell(loaded, group, method, experiment, config, (tasks, harness), suites)
                     path = cell_path(out, model, size, seed, method)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     used = (
@@ -241,8 +244,13 @@ def _run_cell(
     experiment: tuple[ImplantedPassages, Neighbourhood, list[np.ndarray] | None],
     config: SweepConfig,
     tasks: tuple[list[Task], list[str]],
+    suites: dict[tuple[str, int], UtilityResult],
 ) -> CellResult:
-    """Unlearn with `method` from the implanted weights (none, dpd: keep them), then evaluate."""
+    """Unlearn with `method` from the implanted weights (none, dpd: keep them), then evaluate.
+
+    The task suite runs once per (weights, seed): a cell whose weights equal an earlier
+    cell's (DPD and none always, a method that stepped as another did) takes its results
+    from `suites`. The suite depends only on the weights and the seed that draws its items."""
     implanted, neighbourhood, retain = experiment
     t0 = time.perf_counter()
     state = None
@@ -265,9 +273,13 @@ def _run_cell(
     unlearn_seconds = time.perf_counter() - t0
     settings = _evaluation(config, group.seed)
     evaluation = evaluate_model(loaded, implanted.sets, interval, settings, method, neighbourhood, g)
-    utility = evaluate_tasks(
-        loaded, tasks[0], EvalOptions(limit=config.task_limit, seed=group.seed, progress=False), tasks[1]
-    )
+    suite = (weights_digest(loaded.model), group.seed)
+    reused = suite in suites
+    if not reused:
+        options = EvalOptions(limit=config.task_limit, seed=group.seed, progress=False)
+        suites[suite] = evaluate_tasks(loaded, tasks[0], options, tasks[1])
     parameters = sum(p.numel() for p in loaded.model.parameters())
     seconds = time.perf_counter() - t0
-    return CellResult(group, method, parameters, evaluation, utility, state, unlearn_seconds, seconds, interval, g)
+    return CellResult(
+        group, method, parameters, evaluation, suites[suite], state, unlearn_seconds, seconds, interval, g, reused
+    )
