@@ -15,7 +15,7 @@ import click
 from click.core import ParameterSource
 
 from memscan.errors import IndexCorruptError, UserError, first_line
-from memscan.model.ranks import launched
+from memscan.model.ranks import launched, leave_process_group, process_group_open
 from memscan.unlearn.config import PRESETS
 
 # The commands that, launched as several processes, split their work between them.
@@ -25,11 +25,23 @@ SPLIT_COMMANDS = {"attack", "memorization", "unlearn"}
 class Memscan(click.Group):
     """Turns every error a user can act on, click's usage errors included, into one line
     on stderr and exit code 2; Ctrl-C and SIGTERM into `memscan: interrupted` (130), after
-    the temporary files of unfinished writes are removed."""
+    the temporary files of unfinished writes are removed. A process that opened a
+    process group leaves through `leave_process_group` with the same code."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = self._exit_code(args, prog_name, complete_var, **extra)
+        except SystemExit as e:
+            if not process_group_open():
+                raise
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+        if process_group_open():
+            leave_process_group(code)
+        sys.exit(code)
+
+    def _exit_code(self, args, prog_name, complete_var, **extra) -> int:
         with _sigterm_as_interrupt():
             try:
                 result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -43,7 +55,7 @@ class Memscan(click.Group):
                     _fail(f"an input ended early ({first_line(e.__cause__)})")
                 click.echo("memscan: interrupted", err=True)
                 sys.exit(130)
-        sys.exit(result if isinstance(result, int) else 0)
+        return result if isinstance(result, int) else 0
 
     def resolve_command(self, ctx, args):
         name, command, rest = super().resolve_command(ctx, args)
