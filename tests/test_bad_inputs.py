@@ -374,3 +374,10 @@ def test_bad_input_is_one_line_exit_2_and_harmless(base, tmp_path, case, monkeyp
     assert _snapshot(inputs) == before, "an input was changed"
     assert not (tmp_path / OUT).exists(), "an output was left behind"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"], "a stray file was left behind"
+
+
+@pytest.mark.slow
+def test_the_first_use_of_a_built_in_model_keeps_the_error_one_line(base, tmp_path, tmp_path_factory, monkeypatch):
+    """With a cold cache the built-in model is converted first; transformers' bars stay off stderr."""
+    monkeypatch.setenv("MEMSCAN_CACHE", str(tmp_path_factory.mktemp("cold-cache")))
+    test_bad_input_is_one_line_exit_2_and_harmless(base, tmp_path, "sweep-impossible-size", monkeypatch)

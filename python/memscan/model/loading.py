@@ -9,8 +9,10 @@ rebuilt from the clean config with the dequantized state dict loaded into it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import os
 import shutil
 from dataclasses import dataclass
@@ -191,7 +193,10 @@ def builtin_folder(name: str) -> Path:
     gguf = _gguf_path(BUILTIN_MODELS[name])
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    _convert_gguf(gguf, partial)
+    # transformers draws bars on stderr while converting and writing (plain tqdm, not
+    # switched off by its logging settings): they would precede a command's one-line error
+    with contextlib.redirect_stderr(io.StringIO()):
+        _convert_gguf(gguf, partial)
     os.replace(partial, folder)
     return folder
 
