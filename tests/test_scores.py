@@ -47,6 +47,22 @@ def test_extraction_likelihood_equals_reference(x, n, data):
     assert got[0] == pytest.approx(ref.extraction_likelihood(x, gens, n))
 
 
+@given(st.lists(token, min_size=4, max_size=40), st.integers(1, 4), st.data())
+def test_extraction_likelihood_equals_reference_on_continuations_that_follow_the_text(x, n, data):
+    """Continuations that copy the true suffix up to a few changed tokens (the case a
+    memorized sequence produces, and the one the core counts without lookups)."""
+    x = x if len(x) > n else x + [1] * (n + 1 - len(x))
+    T = len(x)
+    gens = {}
+    for p in range(1, T - n + 1):
+        gen = list(x[p:])
+        for i in data.draw(st.lists(st.integers(0, T - p - 1), max_size=3)):
+            gen[i] = data.draw(token)
+        gens[p] = gen
+    got = scores.extraction_likelihood([x], list(gens.values()), [0] * len(gens), list(gens), n)
+    assert got[0] == pytest.approx(ref.extraction_likelihood(x, gens, n))
+
+
 def test_extraction_likelihood_of_perfect_recall_is_one():
     x = list(range(20))
     gens = [x[p:] for p in range(1, 20 - 10 + 1)]

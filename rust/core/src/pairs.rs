@@ -38,9 +38,13 @@ fn empty_pair_score(gen: &[u32], reference: &[u32]) -> Option<f64> {
     }
 }
 
-/// Length of the longest common prefix.
+/// Length of the longest common prefix (whole blocks compared as slices first, which
+/// the compiler turns into wide compares, then token by token).
 pub fn prefix_length(gen: &[u32], reference: &[u32]) -> usize {
-    gen.iter().zip(reference).take_while(|(a, b)| a == b).count()
+    const BLOCK: usize = 16;
+    let equal_blocks = gen.chunks_exact(BLOCK).zip(reference.chunks_exact(BLOCK)).take_while(|(a, b)| a == b).count();
+    let start = equal_blocks * BLOCK;
+    start + gen[start..].iter().zip(&reference[start..]).take_while(|(a, b)| a == b).count()
 }
 
 /// Share of the reference's positions where the generation holds the same token
@@ -336,8 +340,21 @@ impl<'a> SuffixGrams<'a> {
         Self { x, n, last_start: LastStart::ByHash(by_hash) }
     }
 
-    /// How many of a's n-grams (counted with repeats) occur in x[p..].
+    /// How many of a's n-grams (counted with repeats) occur in x[p..]. While `a` still
+    /// follows x[p..] its n-grams are x's own, starting at p or later: those are counted
+    /// without a lookup, and only the n-grams from the first difference on are hashed.
     fn found_in_suffix(&self, a: &[u32], p: usize) -> usize {
+        let n = self.n;
+        let aligned = (prefix_length(a, &self.x[p..]) + 1).saturating_sub(n);
+        let rest = &a[aligned..];
+        if rest.len() < n {
+            return aligned;
+        }
+        aligned + self.looked_up(rest, p)
+    }
+
+    /// How many of a's n-grams occur in x[p..], each looked up in the index.
+    fn looked_up(&self, a: &[u32], p: usize) -> usize {
         let n = self.n;
         match &self.last_start {
             LastStart::ByHash(table) => rolling_hashes(a, n)
