@@ -151,3 +151,7 @@ def test_packing_a_list_of_arrays_equals_numpy_concatenate(lists, odd_one):
         tokens, offsets = pack(batch)
         assert tokens.dtype == np.uint32 and offsets.dtype == np.uint64
         assert tokens.tolist() == want_tokens.tolist() and offsets.tolist() == want_offsets.tolist()
+    for views in ([a[::-1] for a in arrays], [a[1:] for a in arrays]):  # negative strides, offset starts
+        tokens, offsets = pack(views)
+        assert tokens.tolist() == [t for v in views for t in v.tolist()]
+        assert offsets.tolist() == np.cumsum([0] + [len(v) for v in views]).tolist()

@@ -188,6 +188,26 @@ def test_seed_summaries_are_student_t_intervals_and_perplexity_is_geometric():
     assert one[0] == pytest.approx(42.0) and np.isnan(one[1]) and np.isnan(one[2])
 
 
+def test_c_df_splits_by_where_each_sequence_stood_before_unlearning():
+    """still_outside + pushed_out = c(D_f); the start is read from the group's `none` cell,
+    and a group without one has no split."""
+    from memscan.experiment.sweep.report import split_by_start
+
+    def record(method, g, lo=0.2, hi=0.6, seed=0):
+        cell = {"model": "m", "forget_size": 4, "seed": seed, "method": method}
+        return {"cell": cell, "forget_g": g, "interval": {"lo": lo, "hi": hi}}
+
+    start = record("none", [0.9, 0.7, 0.4, 0.3])
+    after = record("ga", [0.1, 0.5, 0.1, 0.3])  # one memorized still outside (below), one forgotten pushed out
+    dpd = record("dpd", [0.05, 0.05, 0.2, 0.01], lo=0.03, hi=0.1)  # its own interval; the start stays none's
+    other_group = record("ga", [0.9, 0.9, 0.9, 0.9], seed=1)
+    records = [start, after, dpd, other_group]
+    assert split_by_start(after, records) == {"outside_at_start": 2, "still_outside": 1, "pushed_out": 1}
+    assert split_by_start(start, records) == {"outside_at_start": 2, "still_outside": 2, "pushed_out": 0}
+    assert split_by_start(dpd, records) == {"outside_at_start": 2, "still_outside": 0, "pushed_out": 2}
+    assert split_by_start(other_group, records) == {"outside_at_start": None, "still_outside": None, "pushed_out": None}
+
+
 def test_the_implant_rate_may_be_set_per_model():
     builtin = config_from_dict({})
     assert [builtin.implant_lr_for(m) for m in ("smollm2-135m", "gemma3-270m")] == [1e-4, 1e-5]

@@ -83,13 +83,24 @@ struct PairScores {
 /// this costs a fraction of numpy's `concatenate` plus a `cumsum` over their sizes.
 #[pyfunction]
 fn pack_arrays<'py>(py: Python<'py>, seqs: &Bound<'py, PyList>) -> PyResult<Option<ArrayPairValue<'py, u32, u64>>> {
-    let mut tokens: Vec<u32> = Vec::new();
-    let mut offsets: Vec<u64> = Vec::with_capacity(seqs.len() + 1);
-    offsets.push(0);
+    let mut arrays = Vec::with_capacity(seqs.len());
+    let mut total = 0usize;
     for item in seqs.iter() {
-        let Ok(array) = item.cast::<PyArray1<u32>>() else { return Ok(None) };
-        let Ok(view) = array.try_readonly() else { return Ok(None) };
-        let Ok(values) = view.as_slice() else { return Ok(None) };
+        let Ok(array) = item.cast_into::<PyArray1<u32>>() else { return Ok(None) };
+        if !numpy::PyUntypedArrayMethods::is_contiguous(&array) {
+            return Ok(None);
+        }
+        total += numpy::PyUntypedArrayMethods::len(&array);
+        arrays.push(array);
+    }
+    let mut tokens: Vec<u32> = Vec::with_capacity(total);
+    let mut offsets: Vec<u64> = Vec::with_capacity(arrays.len() + 1);
+    offsets.push(0);
+    for array in &arrays {
+        // SAFETY: the slice is copied at once while this thread holds the GIL and runs no
+        // Python code, so nothing can write to the array meanwhile; numpy's borrow
+        // tracking (a lookup per array, most of this function's time) is skipped.
+        let values = unsafe { array.as_slice() }.map_err(|e| PyValueError::new_err(e.to_string()))?;
         tokens.extend_from_slice(values);
         offsets.push(tokens.len() as u64);
     }

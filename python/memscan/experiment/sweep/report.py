@@ -20,6 +20,9 @@ SUMMARY_COLUMNS = (
     "outside_share",
     "above",
     "below",
+    "outside_at_start",
+    "still_outside",
+    "pushed_out",
     "mean_g",
     "miau_auc",
     "miau_pr_auc",
@@ -38,7 +41,41 @@ def collect(config: SweepConfig, out: Path) -> tuple[pa.Table, list[dict]]:
         path = cell_path(out, *cell)
         if path.exists():
             records.append(json.loads(path.read_text()))
-    return pa.Table.from_pylist([r["cell"] for r in records]), records
+    return pa.Table.from_pylist([r["cell"] | split_by_start(r, records) for r in records]), records
+
+
+def split_by_start(record: dict, records: list[dict]) -> dict:
+    """c(D_f) split by where each sequence stood before unlearning, read from its group's
+    `none` cell (the model before any method, scored with the plain g and its interval):
+    `outside_at_start` sequences were outside then, `still_outside` of them are outside
+    now, and `pushed_out` sequences were inside then and are outside now. c(D_f) =
+    still_outside + pushed_out; without members the model had already "forgotten" it
+    would be still_outside alone, which hides what a method does to them."""
+    cell = record["cell"]
+    group = (cell["model"], cell["forget_size"], cell["seed"])
+    start = next(
+        (
+            r
+            for r in records
+            if r["cell"]["method"] == NONE
+            and (r["cell"]["model"], r["cell"]["forget_size"], r["cell"]["seed"]) == group
+        ),
+        None,
+    )
+    if start is None:
+        return {"outside_at_start": None, "still_outside": None, "pushed_out": None}
+
+    def outside(g: list[float], interval: dict) -> np.ndarray:
+        values = np.asarray(g, dtype=np.float64)
+        return (values < interval["lo"]) | (values > interval["hi"])
+
+    was = outside(start["forget_g"], start["interval"])
+    now = outside(record["forget_g"], record["interval"])
+    return {
+        "outside_at_start": int(was.sum()),
+        "still_outside": int((was & now).sum()),
+        "pushed_out": int((~was & now).sum()),
+    }
 
 
 def mean_interval(values, bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float, float]:
@@ -93,7 +130,7 @@ def seed_summary(column: str, values) -> tuple[float, float, float]:
 
 
 def _range(column: str) -> tuple[float, float]:
-    if column in ("above", "below", "cell_seconds"):
+    if column in ("above", "below", "outside_at_start", "still_outside", "pushed_out", "cell_seconds"):
         return (0.0, np.inf)
     return (0.0, 1.0)  # shares, AUCs, rates, accuracies, F1
 
@@ -165,6 +202,10 @@ def write_report(config: SweepConfig, out: Path, commit: str) -> None:
     )
 
 
+def _count(s: dict, column: str) -> str:
+    return f"{s[column]:.1f}" if np.isfinite(s[column]) else "-"
+
+
 def _ci(s: dict, column: str, fmt: str = "{:.2f}") -> str:
     value, low, high = s[column], s[f"{column}_low"], s[f"{column}_high"]
     if not np.isfinite(value):
@@ -203,7 +244,12 @@ def report_markdown(
         "",
         "Figures are means over seeds with Student-t 95% intervals; perplexities are geometric means with the "
         "interval taken on log perplexity. c(D_f) share = sequences outside the interval / forget-set size "
-        "(lower is better); utility = mean of the tasks' accuracies/F1 (higher is better).",
+        "(lower is better); utility = mean of the tasks' accuracies/F1 (higher is better). "
+        "The headline is c(D_f) over the whole forget set, as the paper counts it. Split by where each sequence "
+        'stood before unlearning (the group\'s `none` cell): "outside at start" were outside the interval then, '
+        '"still outside" of them are outside now, "pushed out" were inside then (already "forgotten") and '
+        'are outside now; c(D_f) without the already-forgotten members would be "still outside" alone, which '
+        "hides what a method does to them.",
         "",
         "## Best method per model and forget-set size",
         "",
@@ -253,13 +299,16 @@ def report_markdown(
                     "c(D_f) share",
                     "above",
                     "below",
+                    "outside at start",
+                    "still outside",
+                    "pushed out",
                     "mean g",
                     "MIAU AUC",
                     "MIAU PR AUC",
                     "TPR@1%FPR",
                     "z-score AUC",
                     "utility",
-                    "KJV held-out ppl",
+                    "held-out ppl",
                     "cell s",
                 ],
                 [
@@ -269,6 +318,7 @@ def report_markdown(
                         _ci(s, "outside_share"),
                         f"{s['above']:.1f}",
                         f"{s['below']:.1f}",
+                        *(_count(s, c) for c in ("outside_at_start", "still_outside", "pushed_out")),
                         f"{s['mean_g']:.3f}",
                         _ci(s, "miau_auc"),
                         _ci(s, "miau_pr_auc"),
