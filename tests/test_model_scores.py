@@ -114,6 +114,20 @@ def test_extraction_likelihood_equals_the_per_prefix_loop(memorized):
         assert el == pytest.approx(el_loop(model, seq, 4), abs=1e-12)
 
 
+@pytest.mark.parametrize("n", [4, 0])
+def test_sequences_generated_for_in_blocks_give_the_table_of_all_at_once(memorized, n):
+    """Memory is bounded by generating for a few sequences at a time; a block of sequences
+    too short for the k-token prompt (null extraction scores) joins the others."""
+    model, sequences = memorized
+    picked = [sequences[0][:18], sequences[5][:18], sequences[3][:5], sequences[7][:5], sequences[20][:18]]
+    ids = [str(i) for i in range(len(picked))]
+    whole = memorization_table(model, ids, picked, MemorizationOptions(n=n, k=6))
+    blocks = memorization_table(model, ids, picked, MemorizationOptions(n=n, k=6, sequences_in_flight=2))
+    assert blocks.schema == whole.schema
+    assert blocks.to_pylist() == whole.to_pylist()
+    assert blocks.column("extractable_6").null_count == 2
+
+
 def test_reuse_skips_generations_on_memorized_sequences(memorized):
     model, sequences = memorized
     recited, novel = sequences[5], sequences[20]

@@ -31,6 +31,10 @@ class MemorizationOptions:
     k: int = 32  # prompt length of k-extractability; 0 skips it
     batch_size: int = 8  # teacher-forced rows per forward pass
     generation_batch_size: int = 128  # decoding slots (measured: benches/README.md)
+    # Sequences generated for at a time: each holds its whole KV cache while its prefixes
+    # are continued (9 MB for 200 SmolLM2 tokens in fp32), so this bounds memory on any
+    # number of sequences; one per decoding slot keeps the slots full.
+    sequences_in_flight: int = 128
     corpus_k: int = 32  # span length that counts as a corpus match
 
 
@@ -94,19 +98,25 @@ def memorization_table(
     }
     wanted = [_wanted_prefixes(len(s), options) for s in sequences]
     if any(wanted):
-        found = continuations_of_prefixes(
-            loaded,
-            sequences,
-            wanted,
-            [s.hits for s in stats],
-            options.generation_batch_size,
-            _stage(progress, "generating", sum(map(len, wanted))),
-        )
-        if options.n:
-            columns[f"el_{options.n}"] = pa.array(_el(sequences, found, options.n), pa.float64())
-        if options.k:
-            columns.update(_extraction(sequences, found, options, index))
+        step = _stage(progress, "generating", sum(map(len, wanted)))
+        chunks = [
+            _generated_columns(loaded, sequences[a:b], wanted[a:b], [s.hits for s in stats[a:b]], options, index, step)
+            for a in range(0, len(sequences), options.sequences_in_flight)
+            for b in [a + options.sequences_in_flight]
+        ]
+        columns.update({name: _joined([c[name] for c in chunks]) for name in chunks[0]})
     return pa.table(columns)
+
+
+def _generated_columns(loaded, sequences, wanted, hits, options: MemorizationOptions, index, step) -> dict:
+    """EL and the k-prompt extraction columns of a block of sequences."""
+    found = continuations_of_prefixes(loaded, sequences, wanted, hits, options.generation_batch_size, step)
+    columns = {}
+    if options.n:
+        columns[f"el_{options.n}"] = pa.array(_el(sequences, found, options.n), pa.float64())
+    if options.k:
+        columns.update(_extraction(sequences, found, options, index))
+    return columns
 
 
 def _wanted_prefixes(length: int, options: MemorizationOptions) -> list[int]:
@@ -151,6 +161,13 @@ def _extraction(sequences, found, options: MemorizationOptions, index: CorpusInd
         for column in ("coverage", "longest_match", "top_doc_id"):
             out[f"corpus_{column}"] = _scattered(have, scan.column(column).to_pylist(), len(sequences))
     return out
+
+
+def _joined(parts: list[pa.Array]) -> pa.Array:
+    """One column from its blocks; a block of nulls only (no sequence long enough for a
+    k-token prompt) takes the others' type."""
+    typed = next((p.type for p in parts if p.type != pa.null()), pa.null())
+    return pa.concat_arrays([p.cast(typed) for p in parts])
 
 
 def _scattered(rows: list[int], values: list, size: int) -> pa.Array:
