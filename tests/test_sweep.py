@@ -188,24 +188,27 @@ def test_seed_summaries_are_student_t_intervals_and_perplexity_is_geometric():
     assert one[0] == pytest.approx(42.0) and np.isnan(one[1]) and np.isnan(one[2])
 
 
-def test_c_df_splits_by_where_each_sequence_stood_before_unlearning():
-    """still_outside + pushed_out = c(D_f); the start is read from the group's `none` cell,
-    and a group without one has no split."""
-    from memscan.experiment.sweep.report import split_by_start
+def test_cells_are_read_against_their_groups_start():
+    """still_outside + pushed_out = c(D_f), and the perplexity ratio, against the group's
+    `none` cell; a group without one has neither."""
+    from memscan.experiment.sweep.report import against_start, seed_summary
 
-    def record(method, g, lo=0.2, hi=0.6, seed=0):
-        cell = {"model": "m", "forget_size": 4, "seed": seed, "method": method}
+    def record(method, g, lo=0.2, hi=0.6, seed=0, ppl=20.0):
+        cell = {"model": "m", "forget_size": 4, "seed": seed, "method": method, "heldout_perplexity": ppl}
         return {"cell": cell, "forget_g": g, "interval": {"lo": lo, "hi": hi}}
 
     start = record("none", [0.9, 0.7, 0.4, 0.3])
-    after = record("ga", [0.1, 0.5, 0.1, 0.3])  # one memorized still outside (below), one forgotten pushed out
+    after = record("ga", [0.1, 0.5, 0.1, 0.3], ppl=25.0)  # one memorized still outside (below), one pushed out
     dpd = record("dpd", [0.05, 0.05, 0.2, 0.01], lo=0.03, hi=0.1)  # its own interval; the start stays none's
     other_group = record("ga", [0.9, 0.9, 0.9, 0.9], seed=1)
     records = [start, after, dpd, other_group]
-    assert split_by_start(after, records) == {"outside_at_start": 2, "still_outside": 1, "pushed_out": 1}
-    assert split_by_start(start, records) == {"outside_at_start": 2, "still_outside": 2, "pushed_out": 0}
-    assert split_by_start(dpd, records) == {"outside_at_start": 2, "still_outside": 0, "pushed_out": 2}
-    assert split_by_start(other_group, records) == {"outside_at_start": None, "still_outside": None, "pushed_out": None}
+    keys = ("outside_at_start", "still_outside", "pushed_out", "heldout_perplexity_ratio")
+    assert against_start(after, records) == dict(zip(keys, (2, 1, 1, 1.25)))
+    assert against_start(start, records) == dict(zip(keys, (2, 2, 0, 1.0)))
+    assert against_start(dpd, records) == dict(zip(keys, (2, 0, 2, 1.0)))
+    assert against_start(other_group, records) == dict.fromkeys(keys)
+    ratio = seed_summary("heldout_perplexity_ratio", [0.5, 2.0])  # geometric, and free to fall below 1
+    assert ratio[0] == pytest.approx(1.0) and ratio[1] < 0.5
 
 
 def test_the_implant_rate_may_be_set_per_model():

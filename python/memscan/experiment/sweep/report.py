@@ -30,6 +30,7 @@ SUMMARY_COLUMNS = (
     "zscore_auc",
     "utility_mean",
     "heldout_perplexity",
+    "heldout_perplexity_ratio",
     "cell_seconds",
 )
 
@@ -41,16 +42,17 @@ def collect(config: SweepConfig, out: Path) -> tuple[pa.Table, list[dict]]:
         path = cell_path(out, *cell)
         if path.exists():
             records.append(json.loads(path.read_text()))
-    return pa.Table.from_pylist([r["cell"] | split_by_start(r, records) for r in records]), records
+    return pa.Table.from_pylist([r["cell"] | against_start(r, records) for r in records]), records
 
 
-def split_by_start(record: dict, records: list[dict]) -> dict:
-    """c(D_f) split by where each sequence stood before unlearning, read from its group's
-    `none` cell (the model before any method, scored with the plain g and its interval):
-    `outside_at_start` sequences were outside then, `still_outside` of them are outside
-    now, and `pushed_out` sequences were inside then and are outside now. c(D_f) =
-    still_outside + pushed_out; without members the model had already "forgotten" it
-    would be still_outside alone, which hides what a method does to them."""
+def against_start(record: dict, records: list[dict]) -> dict:
+    """A cell against its group's `none` cell (the model before any method, scored with the
+    plain g and its interval). c(D_f) split by where each sequence stood then:
+    `outside_at_start` were outside, `still_outside` of them are outside now, and
+    `pushed_out` were inside and are outside now. c(D_f) = still_outside + pushed_out;
+    leaving out the members the model had already "forgotten" would count still_outside
+    alone, which hides what a method does to them. `heldout_perplexity_ratio` is the
+    cell's held-out perplexity over the start's."""
     cell = record["cell"]
     group = (cell["model"], cell["forget_size"], cell["seed"])
     start = next(
@@ -63,7 +65,7 @@ def split_by_start(record: dict, records: list[dict]) -> dict:
         None,
     )
     if start is None:
-        return {"outside_at_start": None, "still_outside": None, "pushed_out": None}
+        return dict.fromkeys(("outside_at_start", "still_outside", "pushed_out", "heldout_perplexity_ratio"))
 
     def outside(g: list[float], interval: dict) -> np.ndarray:
         values = np.asarray(g, dtype=np.float64)
@@ -75,6 +77,7 @@ def split_by_start(record: dict, records: list[dict]) -> dict:
         "outside_at_start": int(was.sum()),
         "still_outside": int((was & now).sum()),
         "pushed_out": int((~was & now).sum()),
+        "heldout_perplexity_ratio": cell["heldout_perplexity"] / start["cell"]["heldout_perplexity"],
     }
 
 
@@ -121,10 +124,10 @@ def seed_summary(column: str, values) -> tuple[float, float, float]:
     """(centre, low, high) of one quantity over seeds. Perplexity spans orders of magnitude
     from seed to seed (58 to 3 000 after unlearning), so it is summarised on the log scale:
     the geometric mean and the exponentiated interval of log perplexity, which stays above 1
-    without clipping."""
-    if column.endswith("perplexity"):
+    (a ratio of perplexities: above 0) without clipping."""
+    if column.endswith(("perplexity", "perplexity_ratio")):
         logs = [np.log(v) for v in values if v is not None and np.isfinite(v) and v > 0]
-        centre, low, high = mean_interval(logs, (0.0, np.inf))
+        centre, low, high = mean_interval(logs, (-np.inf if column.endswith("ratio") else 0.0, np.inf))
         return float(np.exp(centre)), float(np.exp(low)), float(np.exp(high))
     return mean_interval(values, _range(column))
 
@@ -309,6 +312,7 @@ def report_markdown(
                     "z-score AUC",
                     "utility",
                     "held-out ppl",
+                    "ppl ratio",
                     "cell s",
                 ],
                 [
@@ -326,6 +330,7 @@ def report_markdown(
                         _ci(s, "zscore_auc"),
                         _ci(s, "utility_mean", "{:.3f}"),
                         _ci(s, "heldout_perplexity", "{:.0f}"),
+                        _ci(s, "heldout_perplexity_ratio", "{:.3f}"),
                         f"{s['cell_seconds']:.0f}",
                     ]
                     for s in group
