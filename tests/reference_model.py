@@ -59,7 +59,13 @@ def extraction_strength_loop(loaded, seq):
 @torch.no_grad()
 def dpd_loop(loaded, seq, lam=0.2, top_k=50):
     """For t = 1..T-1: the probability that one sampled `generate` step of the authors'
-    DPD emits x_t, read off the scores `generate` samples from (the logits mixed as
+    DPD emits x_t."""
+    return np.array([dpd_next(loaded, seq[:t], lam, top_k)[int(seq[t])] for t in range(1, len(seq))])
+
+
+def dpd_next(loaded, prompt, lam=0.2, top_k=50):
+    """The distribution one sampled `generate` step of the authors' DPD draws the next
+    token from, read off the scores `generate` samples from (the logits mixed as
     lam * l + (1 - lam) * mean(l), then transformers' top-k warper)."""
     from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
@@ -70,16 +76,13 @@ def dpd_loop(loaded, seq, lam=0.2, top_k=50):
     config = GenerationConfig(
         max_new_tokens=1, do_sample=True, top_k=top_k, temperature=1.0, top_p=1.0, eos_token_id=None, pad_token_id=0
     )
-    probabilities = []
-    for t in range(1, len(seq)):
-        ids = torch.as_tensor([loaded.context + [int(v) for v in seq[:t]]], device=loaded.device)
-        out = loaded.model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            generation_config=config,
-            logits_processor=LogitsProcessorList([MixWithMean()]),
-            output_scores=True,
-            return_dict_in_generate=True,
-        )
-        probabilities.append(float(torch.softmax(out.scores[0][0].float(), -1)[int(seq[t])]))
-    return np.array(probabilities)
+    ids = torch.as_tensor([loaded.context + [int(v) for v in prompt]], device=loaded.device)
+    out = loaded.model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        generation_config=config,
+        logits_processor=LogitsProcessorList([MixWithMean()]),
+        output_scores=True,
+        return_dict_in_generate=True,
+    )
+    return torch.softmax(out.scores[0][0].float(), -1).cpu().numpy()

@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memscan.model import slots
-from memscan.model.forward import target_scores, teacher_forced
-from memscan.model.generation import continuations_of_prefixes, greedy, sequence_caches
+from memscan.model.forward import DPD_LAMBDA, DPD_TOP_K, target_scores, teacher_forced
+from memscan.model.generation import continuations_of_prefixes, greedy, sampled, sequence_caches
 from memscan.model.memorization import MemorizationOptions, memorization_table
 from memscan.model.shared_prefix import _caches_exact, grouped_target_scores
-from reference_model import dpd_loop, el_loop, extraction_strength_loop, generate_one, next_token_loop
+from reference_model import dpd_loop, dpd_next, el_loop, extraction_strength_loop, generate_one, next_token_loop
 from tiny_model import loaded, random_sequences
 
 NEAR_TIE = 1e-4
@@ -66,6 +66,20 @@ def test_dpd_probabilities_equal_one_sampled_generate_step_per_prefix(memorized)
     assert table.column("ma_dpd").to_pylist() == pytest.approx([r.dpd.mean() for r in stats])
     # Sampling at temperature 5 over 50 tokens rarely reproduces even a recited sequence.
     assert all(r.dpd_memorization_accuracy < r.memorization_accuracy for r in stats[:4])
+
+
+def test_dpd_sampling_draws_from_the_authors_sampler(memorized):
+    """`sampled` at temperature 1 / lambda over the top 50 (the dialogue replies of a DPD
+    cell) draws each token as often as the authors' `generate` DPD step would emit it."""
+    model, sequences = memorized
+    prompt, draws = sequences[5][:6], 20_000
+    want = dpd_next(model, prompt)
+    got = sampled(model, [prompt] * draws, [1] * draws, 1 / DPD_LAMBDA, 0, 4096, top_k=DPD_TOP_K)
+    share = np.bincount([int(g[0]) for g in got], minlength=want.size) / draws
+    assert np.all(share[want == 0] == 0)  # outside the top 50: never drawn
+    assert np.all(np.abs(share - want) <= 5 * np.sqrt(want * (1 - want) / draws) + 1e-9)
+    top = sampled(model, [prompt] * 4, [5] * 4, 1 / DPD_LAMBDA, 0, top_k=1)
+    assert all(t.tolist() == generate_one(model, prompt, 5).tolist() for t in top)  # top-1 sampling is greedy
 
 
 def test_memorized_sequences_score_above_the_others(memorized):

@@ -39,6 +39,22 @@ def test_eval_writes_the_utility_table(workspace, task_file, tmp_path):
     assert "mini" in result.stdout and (tmp_path / "e" / "utility.md").exists()
 
 
+def test_eval_samples_answers_under_private_decoding_when_asked(workspace, tmp_path):
+    answers = tmp_path / "answers.jsonl"
+    write_jsonl(answers, [{"context": f"w{i} w{i + 1}", "answers": [f"w{i + 2}"]} for i in range(0, 16, 2)])
+    runs = {}
+    for decoding in ("greedy", "dpd"):
+        out = tmp_path / decoding
+        result = memscan("eval", workspace / "tiny", "--tasks", answers, "--decoding", decoding, "-o", out)
+        assert result.returncode == 0, result.stderr
+        assert json.loads((out / "run.json").read_text())["decoding"] == decoding
+        runs[decoding] = pq.read_table(out / "items_answers.parquet").column("prediction").to_pylist()
+    assert runs["dpd"] != runs["greedy"]  # temperature 5 over the top 50 tokens of a 64-word vocabulary
+    fails_cleanly(
+        memscan("eval", workspace / "tiny", "--tasks", answers, "--decoding", "beam", "-o", tmp_path / "x"), "beam"
+    )
+
+
 def test_eval_refuses_bad_tasks(workspace, tmp_path):
     fails_cleanly(
         memscan("eval", workspace / "tiny", "--tasks", "arc_easy,helaswag", "-o", tmp_path / "e"),
@@ -342,15 +358,21 @@ def test_dpd_cells_score_the_unchanged_model_under_private_decoding(workspace, t
     against an interval fitted on the unseen set under the same decoding."""
     forget_files, unseen_file = papers_files(workspace, tmp_path)
     natural = {"implant": False, "forget_files": forget_files, "unseen_file": unseen_file, "id_field": "doc_id"}
-    config, out = tiny_grid(workspace, task_file, methods=["none", "dpd"], **natural), tmp_path / "sweep"
+    answers = tmp_path / "answers.jsonl"
+    write_jsonl(answers, [{"context": f"w{i} w{i + 1}", "answers": [f"w{i + 2} w{i + 3}"]} for i in range(0, 40, 2)])
+    tasks = {"tasks": [str(task_file), str(answers)]}
+    config, out = tiny_grid(workspace, task_file, methods=["none", "dpd"], **natural, **tasks), tmp_path / "sweep"
     run_sweep(config, out)
     none, dpd = (json.loads(cell_path(out, config.models[0], 4, 0, m).read_text()) for m in ("none", "dpd"))
     assert (none["g"], dpd["g"]) == ("ma", "ma_dpd") and dpd["cell"]["updates"] == 0
     assert dpd["interval"] != none["interval"]
     assert np.mean(dpd["forget_g"]) < np.mean(none["forget_g"])  # sampled at temperature 5
     assert dpd["cell"]["heldout_perplexity"] == none["cell"]["heldout_perplexity"]  # the same weights
-    assert dpd["utility_reused"] and "utility_reused" not in none  # so the suite ran once
-    assert dpd["utility"] == none["utility"]
+    # Likelihood-scored tasks are none's (computed once); the answers are sampled under DPD.
+    by_task = [{r["task"]: r for r in cell["utility"]} for cell in (none, dpd)]
+    assert by_task[0]["mini"] == by_task[1]["mini"]
+    assert by_task[1]["answers"]["items"] == 20
+    assert "utility_reused" not in dpd and "utility_reused" not in none
     assert "dpd" in (out / "report.md").read_text()
 
 

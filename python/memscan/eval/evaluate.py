@@ -27,6 +27,12 @@ class UtilityResult:
     metrics: pa.Table  # task, metric, value, ci_low, ci_high, items, items_total, primary
     items: dict[str, pa.Table]  # per task: one row per evaluated item
 
+    @staticmethod
+    def joined(parts: Sequence[UtilityResult]) -> UtilityResult:
+        """One result of several tasks' results, in order."""
+        metrics = [row for part in parts for row in part.metrics.to_pylist()]
+        return UtilityResult(pa.Table.from_pylist(metrics), {k: v for part in parts for k, v in part.items.items()})
+
     def primary(self) -> dict[str, float]:
         """{task_metric: value} of each task's headline metric."""
         return {f"{r['task']}_{r['metric']}": r["value"] for r in self.metrics.to_pylist() if r["primary"]}

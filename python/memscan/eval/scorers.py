@@ -6,7 +6,10 @@
 - Completion (LAMBADA): right when greedy decoding gives every token of the target,
   i.e. teacher-forced argmax hits every target token.
 - Answers (CoQA): unigram F1 (SQuAD normalisation) of a short greedy answer, cut at the
-  first line break, against the best-matching reference.
+  first line break, against the best-matching reference. With `decoding="dpd"` the
+  answer is sampled as the papers' differentially private decoding samples it (the
+  authors score their DPD baseline's dialogue replies so; likelihood-scored tasks are
+  unchanged by a decoder).
 - Text: perplexity, exp of the mean negative log-likelihood per scored token.
 
 Each scorer returns (one row per item, metric rows with their 95% intervals).
@@ -23,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from memscan.errors import UserError
 from memscan.eval.statistics import bootstrap_interval, wilson_interval
-from memscan.eval.tasks import AnswerItem, ChoiceItem, CompletionItem, TextItem
-from memscan.model.forward import perplexity_of, target_scores, token_nll
-from memscan.model.generation import greedy
+from memscan.eval.tasks import DECODINGS, AnswerItem, ChoiceItem, CompletionItem, TextItem
+from memscan.model.forward import DPD_LAMBDA, DPD_TOP_K, perplexity_of, target_scores, token_nll
+from memscan.model.generation import greedy, sampled
 from memscan.model.loading import LoadedModel
 from memscan.model.shared_prefix import grouped_target_scores
 
@@ -41,6 +45,11 @@ class EvalOptions:
     generation_batch_size: int = 32
     max_answer_tokens: int = 24
     progress: bool = True
+    decoding: str = "greedy"  # of answers; "dpd": sampled under private decoding, seeded with `seed`
+
+    def __post_init__(self):
+        if self.decoding not in DECODINGS:
+            raise UserError(f"decoding must be one of {', '.join(DECODINGS)}, not {self.decoding!r}")
 
 
 def normalize_answer(text: str) -> str:
@@ -138,7 +147,11 @@ def _score_answers(loaded, items: list[AnswerItem], options: EvalOptions, bar):
     lengths = [item.max_new_tokens or options.max_answer_tokens for item in items]
     encoded = loaded.encode([i.context.rstrip(" ") for i in items])
     prompts = [ids[-(_max_length(loaded) - n) :] or [loaded.start_token] for ids, n in zip(encoded, lengths)]
-    generated = greedy(loaded, prompts, lengths, options.generation_batch_size, progress=bar.update)
+    if options.decoding == "dpd":
+        temperature, batch = 1 / DPD_LAMBDA, options.generation_batch_size
+        generated = sampled(loaded, prompts, lengths, temperature, options.seed, batch, bar.update, DPD_TOP_K)
+    else:
+        generated = greedy(loaded, prompts, lengths, options.generation_batch_size, progress=bar.update)
     answers = [
         loaded.tokenizer.decode(g.tolist(), skip_special_tokens=True).strip().split("\n")[0].strip() for g in generated
     ]
@@ -183,6 +196,11 @@ SCORERS: dict[type, Callable[..., tuple[list[dict], list[dict]]]] = {
     AnswerItem: _score_answers,
     TextItem: _score_texts,
 }
+
+
+def decodes(task_items: list) -> bool:
+    """Whether a task's score depends on how the model decodes (answers are generated)."""
+    return bool(task_items) and isinstance(task_items[0], AnswerItem)
 
 
 def work(items: list) -> int:

@@ -171,6 +171,10 @@ HUB_TASKS = ("mathqa",)  # read from the hub when it can be reached (eval.hub_ta
 # tasks, LAMBADA, CoQA for the dialogue sets, and perplexity on held-out text.
 PAPER_SUITE = ("hellaswag", "piqa", "winogrande", "copa", "arc_easy", "arc_challenge", "lambada", "coqa", "novels")
 
+# How an AnswerItem's answer is generated: greedily, or sampled as the papers'
+# differentially private decoding samples (their DPD baseline's dialogue replies).
+DECODINGS = ("greedy", "dpd")
+
 
 def load_task(name: str) -> Task:
     """A built-in task by name, or a user's JSONL file by path (name = the file's stem)."""

@@ -142,9 +142,14 @@ def dpd_probabilities(
     """Per position, the probability that DPD samples the target: softmax of lam * logits
     over the top_k largest (ties at the k-th value kept, as transformers' top-k keeps them)."""
     scaled = logits * lam  # the (1 - lam) * mean term shifts every logit alike: softmax ignores it
-    kth = scaled.topk(min(top_k, scaled.shape[-1]), dim=-1).values[..., -1:]
-    kept = scaled.masked_fill(scaled < kth, float("-inf"))
-    return torch.softmax(kept, dim=-1).gather(-1, targets[:, None])[:, 0]
+    return torch.softmax(top_k_kept(scaled, top_k), dim=-1).gather(-1, targets[:, None])[:, 0]
+
+
+def top_k_kept(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    """The logits with all but the top_k largest per row set to -inf (ties at the k-th
+    value kept, as transformers' top-k keeps them)."""
+    kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ import torch
 
 from memscan.model import slots
 from memscan.model.cache_layers import in_place_layer_class
-from memscan.model.forward import batches_by_length, pad_id, padded
+from memscan.model.forward import batches_by_length, pad_id, padded, top_k_kept
 from memscan.model.loading import LoadedModel
 from memscan.scan.ragged import TokenSequence
 
@@ -97,13 +97,16 @@ def sampled(
     seed: int,
     batch_size: int = 32,
     progress=None,
+    top_k: int | None = None,
 ) -> list[np.ndarray]:
-    """Like `greedy`, but each token drawn from the softmax of the logits / temperature,
-    from a generator seeded once (the same call draws the same tokens)."""
+    """Like `greedy`, but each token drawn from the softmax of the logits / temperature
+    (over the top_k largest when given), from a generator seeded once (the same call
+    draws the same tokens)."""
     generator = torch.Generator(device=loaded.device).manual_seed(seed)
 
     def draw(logits: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        scaled = logits.float() / temperature
+        probs = torch.softmax(scaled if top_k is None else top_k_kept(scaled, top_k), dim=-1)
         return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
     return _generate(loaded, prompts, n_new, batch_size, progress, None, draw)

@@ -27,6 +27,7 @@ from memscan import io
 from memscan.attack import Neighbourhood
 from memscan.errors import UserError
 from memscan.eval import EvalOptions, Task, UtilityResult, evaluate_tasks, resolve_tasks
+from memscan.eval.scorers import decodes
 from memscan.experiment.evaluate import (
     EvaluationSettings,
     ModelEvaluation,
@@ -169,7 +170,7 @@ def run_sweep(config: SweepConfig, out: Path) -> None:
                 continue
             loaded = load_model(model, config.device or ("cpu" if not torch.cuda.is_available() else None))
             pretrained = cpu_copy(loaded.model)
-            suites: dict[tuple[str, int], UtilityResult] = {}  # (weights digest, seed) -> the suite's results
+            suites: dict[tuple, UtilityResult] = {}  # a task's results per (weights digest, seed, task, decoding)
             for size, seed in groups:
                 load_weights(loaded.model, pretrained)
                 group = Group(model, size, seed)
@@ -244,13 +245,13 @@ def _run_cell(
     experiment: tuple[ImplantedPassages, Neighbourhood, list[np.ndarray] | None],
     config: SweepConfig,
     tasks: tuple[list[Task], list[str]],
-    suites: dict[tuple[str, int], UtilityResult],
+    suites: dict[tuple, UtilityResult],
 ) -> CellResult:
     """Unlearn with `method` from the implanted weights (none, dpd: keep them), then evaluate.
 
-    The task suite runs once per (weights, seed): a cell whose weights equal an earlier
-    cell's (DPD and none always, a method that stepped as another did) takes its results
-    from `suites`. The suite depends only on the weights and the seed that draws its items."""
+    A cell whose weights equal an earlier cell's (DPD and none always, a method that
+    stepped as another did) takes the tasks' results from `suites` (see `_suite`); DPD
+    reruns only the tasks that decode, sampling their answers under private decoding."""
     implanted, neighbourhood, retain = experiment
     t0 = time.perf_counter()
     state = None
@@ -273,13 +274,33 @@ def _run_cell(
     unlearn_seconds = time.perf_counter() - t0
     settings = _evaluation(config, group.seed)
     evaluation = evaluate_model(loaded, implanted.sets, interval, settings, method, neighbourhood, g)
-    suite = (weights_digest(loaded.model), group.seed)
-    reused = suite in suites
-    if not reused:
-        options = EvalOptions(limit=config.task_limit, seed=group.seed, progress=False)
-        suites[suite] = evaluate_tasks(loaded, tasks[0], options, tasks[1])
+    decoding = "dpd" if method == DPD else "greedy"
+    options = EvalOptions(limit=config.task_limit, seed=group.seed, progress=False, decoding=decoding)
+    utility, reused = _suite(loaded, tasks, options, suites)
     parameters = sum(p.numel() for p in loaded.model.parameters())
     seconds = time.perf_counter() - t0
     return CellResult(
-        group, method, parameters, evaluation, suites[suite], state, unlearn_seconds, seconds, interval, g, reused
+        group, method, parameters, evaluation, utility, state, unlearn_seconds, seconds, interval, g, reused
     )
+
+
+def _suite(
+    loaded: LoadedModel, tasks: tuple[list[Task], list[str]], options: EvalOptions, suites: dict[tuple, UtilityResult]
+) -> tuple[UtilityResult, bool]:
+    """The task suite, and whether every task's results came from `suites`: a task's results
+    depend only on the weights, the seed that draws its items and, for a task that decodes,
+    the decoding; each is computed once per such key."""
+    digest = weights_digest(loaded.model)
+    named, harness = tasks
+    jobs: list[tuple[tuple, list[Task], list[str]]] = [
+        ((digest, options.seed, task.name, options.decoding if decodes(task.items) else ""), [task], [])
+        for task in named
+    ]
+    if harness:
+        jobs.append(((digest, options.seed, "lm-eval", ",".join(harness)), [], harness))
+    reused = True
+    for key, some, harness_part in jobs:
+        if key not in suites:
+            suites[key] = evaluate_tasks(loaded, some, options, harness_part)
+            reused = False
+    return UtilityResult.joined([suites[key] for key, _, _ in jobs]), reused
