@@ -142,6 +142,24 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
         run_sweep(tiny_grid(workspace, task_file, tokens=12), out)
 
 
+def test_shards_split_the_groups_and_together_make_the_whole_sweep(workspace, task_file, tmp_path):
+    config = tiny_grid(workspace, task_file, seeds=[0, 1], methods=["none"])
+    whole, shared = tmp_path / "whole", tmp_path / "shared"
+    run_sweep(config, whole)
+    run_sweep(config, shared, (1, 2))
+    model = config.models[0]
+    assert not cell_path(shared, model, 4, 0, "none").exists() and cell_path(shared, model, 4, 1, "none").exists()
+    run_sweep(config, shared, (0, 2))
+    for seed in (0, 1):
+        a, b = (json.loads(cell_path(d, model, 4, seed, "none").read_text()) for d in (whole, shared))
+        assert (a["forget_g"], a["interval"], a["utility"]) == (b["forget_g"], b["interval"], b["utility"])
+    assert pq.read_table(shared / "results.parquet").num_rows == 2  # the last shard's report holds both
+    toml = tmp_path / "grid.toml"
+    toml.write_text('models = ["smollm2-135m"]\n')
+    for bad in ("2/2", "1", "a/b"):
+        fails_cleanly(memscan("sweep", toml, "-o", tmp_path / "x", "--shard", bad), "--shard must be I/N")
+
+
 @pytest.mark.parametrize(
     "toml, message",
     [

@@ -47,10 +47,28 @@ def audit_demo(out, device, overwrite):
 @click.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @options.output("Sweep folder: created, or resumed when it holds this config's sweep.")
-def sweep(config, out):
+@click.option(
+    "--shard",
+    default="0/1",
+    show_default=True,
+    metavar="I/N",
+    help="Run only every N-th (model, forget size, seed) group, from the I-th (0-based): start N processes on one "
+    "folder, e.g. one per GPU with CUDA_VISIBLE_DEVICES.",
+)
+def sweep(config, out, shard):
     """Every (model, forget-set size, seed, method) cell of CONFIG (TOML); resumes where it stopped."""
     from memscan import io
     from memscan.experiment.sweep import read_config, run_sweep
 
+    part = _shard(shard)
     io.check_apart(out, [config])
-    run_sweep(read_config(config), out)
+    run_sweep(read_config(config), out, part)
+
+
+def _shard(value: str) -> tuple[int, int]:
+    from memscan.errors import UserError
+
+    i, _, n = value.partition("/")
+    if not (i.isdigit() and n.isdigit() and int(i) < int(n)):
+        raise UserError(f"--shard must be I/N with 0 <= I < N, not {value!r}")
+    return int(i), int(n)

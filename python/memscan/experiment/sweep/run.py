@@ -148,21 +148,27 @@ class CellResult:
         }
 
 
-def run_sweep(config: SweepConfig, out: Path) -> None:
+def run_sweep(config: SweepConfig, out: Path, shard: tuple[int, int] = (0, 1)) -> None:
+    """Run the cells not yet in `out`. shard = (i, n): only the groups (model, forget size,
+    seed) whose place in the grid is i modulo n, so that n processes (one per GPU) can
+    share one sweep folder; each writes the report of every cell finished so far."""
     from memscan.experiment.sweep.report import commit_of_code, write_report
 
     tasks, harness = resolve_tasks(list(config.tasks))
     check_models(config)
     commit = commit_of_code()  # before the sweep writes into a folder that may lie in the checkout
     open_sweep(config, out)
-    cells = config.cells()
+    groups = list(dict.fromkeys(c[:3] for c in config.cells()))
+    mine = set(groups[shard[0] :: shard[1]])
+    cells = [c for c in config.cells() if c[:3] in mine]
     todo = [c for c in cells if not cell_path(out, *c).exists()]
     started = time.perf_counter()
 
     def say(message: str) -> None:
         click.echo(f"[{time.perf_counter() - started:7.1f} s] {message}", err=True)
 
-    say(f"{len(cells)} cells, {len(cells) - len(todo)} already done")
+    part = f" (shard {shard[0]} of {shard[1]}: {len(mine)} of {len(groups)} groups)" if shard[1] > 1 else ""
+    say(f"{len(cells)} cells{part}, {len(cells) - len(todo)} already done")
     with tqdm(total=len(cells), initial=len(cells) - len(todo), desc="sweep", unit=" cell", file=sys.stderr) as bar:
         for model in config.models:
             groups = sorted({(f, s) for m, f, s, _ in todo if m == model})
