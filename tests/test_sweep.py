@@ -113,7 +113,16 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
         "mini_acc",
         "utility_mean",
         "cell_seconds",
+        "peak_rss_mib",
     } <= set(results[0])
+    assert all(r["peak_rss_mib"] > 0 and r["peak_cuda_mib"] is None for r in results)
+    from memscan.experiment.sweep.report import collect
+
+    record = json.loads(cell_path(out, config.models[0], 4, 0, "none").read_text())
+    del record["cell"]["peak_rss_mib"]  # a cell run before the column existed, read first
+    cell_path(out, config.models[0], 4, 0, "none").write_text(json.dumps(record))
+    older_first = collect(config, out)[0].to_pylist()
+    assert older_first[0]["peak_rss_mib"] is None and older_first[1]["peak_rss_mib"] > 0
     for name in (
         "results.csv",
         "summary.csv",

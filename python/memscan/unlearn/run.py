@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import resource
 import shutil
 import time
 from collections.abc import Sequence
@@ -22,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import torch
 
-from memscan import io
+from memscan import io, memory
 from memscan.attack.miau import MiauOptions, Neighbourhood
 from memscan.errors import UserError
 from memscan.model import sharding
@@ -106,8 +104,7 @@ def run_unlearning(
     interval = Interval(**run["interval"])
 
     started = time.perf_counter()
-    if loaded.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    memory.reset_peaks()
     neighbourhood = None
     if config.miau_neighbours:  # from the input model, so a resumed run rebuilds the same neighbours
         unseen_labelled = ([f"unseen:{i}" for i in range(len(unseen))], list(unseen))
@@ -137,8 +134,8 @@ def run_unlearning(
         guard_ppl=None if guard is None else {"input": state.records[0].guard_ppl, "output": state.guard_ppl},
         seconds_this_session=time.perf_counter() - started,
         update_epoch_seconds=[r.seconds for r in state.records if r.train_ce is not None],
-        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        peak_cuda_mib=torch.cuda.max_memory_allocated() / 2**20 if loaded.device.type == "cuda" else None,
+        peak_rss_mib=memory.peak_rss_mib(),
+        peak_cuda_mib=memory.peak_cuda_mib(),
     )
     io.write_text(json.dumps(run, indent=2), run_file)
     checkpoint.unlink(missing_ok=True)

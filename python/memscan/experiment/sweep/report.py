@@ -32,6 +32,7 @@ SUMMARY_COLUMNS = (
     "heldout_perplexity",
     "heldout_perplexity_ratio",
     "cell_seconds",
+    "peak_rss_mib",
 )
 
 
@@ -42,7 +43,9 @@ def collect(config: SweepConfig, out: Path) -> tuple[pa.Table, list[dict]]:
         path = cell_path(out, *cell)
         if path.exists():
             records.append(json.loads(path.read_text()))
-    return pa.Table.from_pylist([r["cell"] | against_start(r, records) for r in records]), records
+    rows = [r["cell"] | against_start(r, records) for r in records]
+    columns = list(dict.fromkeys(k for row in rows for k in row))  # cells of older code may lack newer columns
+    return pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows]), records
 
 
 def against_start(record: dict, records: list[dict]) -> dict:
@@ -133,7 +136,7 @@ def seed_summary(column: str, values) -> tuple[float, float, float]:
 
 
 def _range(column: str) -> tuple[float, float]:
-    if column in ("above", "below", "outside_at_start", "still_outside", "pushed_out", "cell_seconds"):
+    if column in ("above", "below", "outside_at_start", "still_outside", "pushed_out", "cell_seconds", "peak_rss_mib"):
         return (0.0, np.inf)
     return (0.0, 1.0)  # shares, AUCs, rates, accuracies, F1
 
@@ -314,6 +317,7 @@ def report_markdown(
                     "held-out ppl",
                     "ppl ratio",
                     "cell s",
+                    "peak RSS GiB",
                 ],
                 [
                     [
@@ -332,6 +336,7 @@ def report_markdown(
                         _ci(s, "heldout_perplexity", "{:.0f}"),
                         _ci(s, "heldout_perplexity_ratio", "{:.3f}"),
                         f"{s['cell_seconds']:.0f}",
+                        f"{s['peak_rss_mib'] / 1024:.1f}" if np.isfinite(s["peak_rss_mib"]) else "-",
                     ]
                     for s in group
                 ],

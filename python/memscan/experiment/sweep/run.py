@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from memscan import io
+from memscan import io, memory
 from memscan.attack import Neighbourhood
 from memscan.errors import UserError
 from memscan.eval import EvalOptions, Task, UtilityResult, evaluate_tasks, resolve_tasks
@@ -110,6 +110,7 @@ class CellResult:
     state: UnlearnState | None  # None for the implanted model itself
     unlearn_seconds: float
     cell_seconds: float
+    peak_mib: tuple[float, float | None]  # resident and CUDA memory at the cell's peak
     interval: Interval  # of g, from the unseen set
     g: str = "ma"  # the memorization-table column c(D_f) counts: ma_dpd for DPD
     utility_reused: bool = False  # the suite's results came from an earlier cell with the same weights
@@ -132,6 +133,8 @@ class CellResult:
             "stopped": "-" if state is None else state.reason,
             "unlearn_seconds": self.unlearn_seconds,
             "cell_seconds": self.cell_seconds,
+            "peak_rss_mib": self.peak_mib[0],
+            "peak_cuda_mib": self.peak_mib[1],
         }
 
     def record(self, implanted: ImplantedPassages, commit: str, retain: dict | None = None) -> dict:
@@ -158,8 +161,8 @@ def run_sweep(config: SweepConfig, out: Path, shard: tuple[int, int] = (0, 1)) -
     check_models(config)
     commit = commit_of_code()  # before the sweep writes into a folder that may lie in the checkout
     open_sweep(config, out)
-    groups = list(dict.fromkeys(c[:3] for c in config.cells()))
-    mine = set(groups[shard[0] :: shard[1]])
+    grid_groups = list(dict.fromkeys(c[:3] for c in config.cells()))
+    mine = set(grid_groups[shard[0] :: shard[1]])
     cells = [c for c in config.cells() if c[:3] in mine]
     todo = [c for c in cells if not cell_path(out, *c).exists()]
     started = time.perf_counter()
@@ -167,7 +170,7 @@ def run_sweep(config: SweepConfig, out: Path, shard: tuple[int, int] = (0, 1)) -
     def say(message: str) -> None:
         click.echo(f"[{time.perf_counter() - started:7.1f} s] {message}", err=True)
 
-    part = f" (shard {shard[0]} of {shard[1]}: {len(mine)} of {len(groups)} groups)" if shard[1] > 1 else ""
+    part = f" (shard {shard[0]} of {shard[1]}: {len(mine)} of {len(grid_groups)} groups)" if shard[1] > 1 else ""
     say(f"{len(cells)} cells{part}, {len(cells) - len(todo)} already done")
     with tqdm(total=len(cells), initial=len(cells) - len(todo), desc="sweep", unit=" cell", file=sys.stderr) as bar:
         for model in config.models:
@@ -259,6 +262,7 @@ def _run_cell(
     stepped as another did) takes the tasks' results from `suites` (see `_suite`); DPD
     reruns only the tasks that decode, sampling their answers under private decoding."""
     implanted, neighbourhood, retain = experiment
+    memory.reset_peaks()
     t0 = time.perf_counter()
     state = None
     g, interval = "ma", implanted.interval
@@ -285,8 +289,9 @@ def _run_cell(
     utility, reused = _suite(loaded, tasks, options, suites)
     parameters = sum(p.numel() for p in loaded.model.parameters())
     seconds = time.perf_counter() - t0
+    peaks = (memory.peak_rss_mib(), memory.peak_cuda_mib())
     return CellResult(
-        group, method, parameters, evaluation, utility, state, unlearn_seconds, seconds, interval, g, reused
+        group, method, parameters, evaluation, utility, state, unlearn_seconds, seconds, peaks, interval, g, reused
     )
 
 
