@@ -68,6 +68,7 @@ def test_dpd_probabilities_equal_one_sampled_generate_step_per_prefix(memorized)
     assert all(r.dpd_memorization_accuracy < r.memorization_accuracy for r in stats[:4])
 
 
+@pytest.mark.slow
 def test_dpd_sampling_draws_from_the_authors_sampler(memorized):
     """`sampled` at temperature 1 / lambda over the top 50 (the dialogue replies of a DPD
     cell) draws each token as often as the authors' `generate` DPD step would emit it."""

@@ -39,6 +39,7 @@ def test_eval_writes_the_utility_table(workspace, task_file, tmp_path):
     assert "mini" in result.stdout and (tmp_path / "e" / "utility.md").exists()
 
 
+@pytest.mark.slow
 def test_eval_samples_answers_under_private_decoding_when_asked(workspace, tmp_path):
     answers = tmp_path / "answers.jsonl"
     write_jsonl(answers, [{"context": f"w{i} w{i + 1}", "answers": [f"w{i + 2}"]} for i in range(0, 16, 2)])
@@ -151,6 +152,7 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
         run_sweep(tiny_grid(workspace, task_file, tokens=12), out)
 
 
+@pytest.mark.slow
 def test_shards_split_the_groups_and_together_make_the_whole_sweep(workspace, task_file, tmp_path):
     config = tiny_grid(workspace, task_file, seeds=[0, 1], methods=["none"])
     whole, shared = tmp_path / "whole", tmp_path / "shared"
