@@ -245,8 +245,8 @@ def report_markdown(
         f"({'all items' if config.task_limit is None else f'{config.task_limit} items per task, seeded'}).",
         "",
         f"Attacks: MIAU is the paper's neighbourhood attack (forget set vs as many unseen passages; "
-        f"{config.miau_neighbours} neighbours per candidate, masked 2-token spans resampled by the implanted model "
-        f"before unlearning); z-score is memscan's two-sided test (forget set vs half the unseen set).",
+        f"{config.miau_neighbours} neighbours per candidate, masked 2-token spans resampled by the "
+        f"{'implanted' if config.implant else 'pretrained'} model before unlearning); z-score is memscan's two-sided test (forget set vs half the unseen set).",
         "",
         "Figures are means over seeds with Student-t 95% intervals; perplexities are geometric means with the "
         "interval taken on log perplexity. c(D_f) share = sequences outside the interval / forget-set size "
