@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from memscan import io, memory
 from memscan.attack.miau import MiauOptions, Neighbourhood
@@ -104,7 +105,8 @@ def run_unlearning(
     interval = Interval(**run["interval"])
 
     started = time.perf_counter()
-    memory.reset_peaks()
+    if loaded.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     neighbourhood = None
     if config.miau_neighbours:  # from the input model, so a resumed run rebuilds the same neighbours
         unseen_labelled = ([f"unseen:{i}" for i in range(len(unseen))], list(unseen))
@@ -134,7 +136,7 @@ def run_unlearning(
         guard_ppl=None if guard is None else {"input": state.records[0].guard_ppl, "output": state.guard_ppl},
         seconds_this_session=time.perf_counter() - started,
         update_epoch_seconds=[r.seconds for r in state.records if r.train_ce is not None],
-        peak_rss_mib=memory.peak_rss_mib(),
+        peak_rss_mib=memory.peak_rss_mib(),  # the process's: a library call does not reset it
         peak_cuda_mib=memory.peak_cuda_mib(),
     )
     io.write_text(json.dumps(run, indent=2), run_file)

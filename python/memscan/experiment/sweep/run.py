@@ -154,7 +154,8 @@ class CellResult:
 def run_sweep(config: SweepConfig, out: Path, shard: tuple[int, int] = (0, 1)) -> None:
     """Run the cells not yet in `out`. shard = (i, n): only the groups (model, forget size,
     seed) whose place in the grid is i modulo n, so that n processes (one per GPU) can
-    share one sweep folder; each writes the report of every cell finished so far."""
+    share one sweep folder; each writes the report of every cell finished so far. Each
+    cell resets the process's peak-memory counters to record its own peak."""
     from memscan.experiment.sweep.report import commit_of_code, write_report
 
     tasks, harness = resolve_tasks(list(config.tasks))
