@@ -117,6 +117,11 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
         "peak_rss_mib",
     } <= set(results[0])
     assert all(r["peak_rss_mib"] > 0 and r["peak_cuda_mib"] is None for r in results)
+    none_row, ga_row = results  # the ga cell is read against its group's none cell
+    assert ga_row["heldout_perplexity_ratio"] == pytest.approx(
+        ga_row["heldout_perplexity"] / none_row["heldout_perplexity"]
+    )
+    assert ga_row["still_outside"] + ga_row["pushed_out"] == ga_row["above"] + ga_row["below"]
     from memscan.experiment.sweep.report import collect
 
     record = json.loads(cell_path(out, config.models[0], 4, 0, "none").read_text())
@@ -235,7 +240,7 @@ def test_seed_summaries_are_student_t_intervals_and_perplexity_is_geometric():
 
 def test_cells_are_read_against_their_groups_start():
     """still_outside + pushed_out = c(D_f), and the perplexity ratio, against the group's
-    `none` cell; a group without one has neither."""
+    `none` cell; a group without one has neither (collect pairs cells with their start)."""
     from memscan.experiment.sweep.report import against_start, seed_summary
 
     def record(method, g, lo=0.2, hi=0.6, seed=0, ppl=20.0):
@@ -246,12 +251,11 @@ def test_cells_are_read_against_their_groups_start():
     after = record("ga", [0.1, 0.5, 0.1, 0.3], ppl=25.0)  # one memorized still outside (below), one pushed out
     dpd = record("dpd", [0.05, 0.05, 0.2, 0.01], lo=0.03, hi=0.1)  # its own interval; the start stays none's
     other_group = record("ga", [0.9, 0.9, 0.9, 0.9], seed=1)
-    records = [start, after, dpd, other_group]
     keys = ("outside_at_start", "still_outside", "pushed_out", "heldout_perplexity_ratio")
-    assert against_start(after, records) == dict(zip(keys, (2, 1, 1, 1.25)))
-    assert against_start(start, records) == dict(zip(keys, (2, 2, 0, 1.0)))
-    assert against_start(dpd, records) == dict(zip(keys, (2, 0, 2, 1.0)))
-    assert against_start(other_group, records) == dict.fromkeys(keys)
+    assert against_start(after, start) == dict(zip(keys, (2, 1, 1, 1.25)))
+    assert against_start(start, start) == dict(zip(keys, (2, 2, 0, 1.0)))
+    assert against_start(dpd, start) == dict(zip(keys, (2, 0, 2, 1.0)))
+    assert against_start(other_group, None) == dict.fromkeys(keys)
     ratio = seed_summary("heldout_perplexity_ratio", [0.5, 2.0])  # geometric, and free to fall below 1
     assert ratio[0] == pytest.approx(1.0) and ratio[1] < 0.5
 

@@ -32,5 +32,6 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def peak_cuda_mib() -> float | None:
-    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+def peak_cuda_mib(device: torch.device) -> float | None:
+    """The most torch allocated on the GPU since `reset_peaks`; None for work not on a GPU."""
+    return torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None

@@ -99,10 +99,13 @@ def memorization_table(
     wanted = [_wanted_prefixes(len(s), options) for s in sequences]
     if any(wanted):
         step = _stage(progress, "generating", sum(map(len, wanted)))
+        hits = [s.hits for s in stats]
+        block = options.sequences_in_flight
         chunks = [
-            _generated_columns(loaded, sequences[a:b], wanted[a:b], [s.hits for s in stats[a:b]], options, index, step)
-            for a in range(0, len(sequences), options.sequences_in_flight)
-            for b in [a + options.sequences_in_flight]
+            _generated_columns(
+                loaded, sequences[a : a + block], wanted[a : a + block], hits[a : a + block], options, index, step
+            )
+            for a in range(0, len(sequences), block)
         ]
         columns.update({name: _joined([c[name] for c in chunks]) for name in chunks[0]})
     return pa.table(columns)

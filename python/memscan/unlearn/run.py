@@ -137,7 +137,7 @@ def run_unlearning(
         seconds_this_session=time.perf_counter() - started,
         update_epoch_seconds=[r.seconds for r in state.records if r.train_ce is not None],
         peak_rss_mib=memory.peak_rss_mib(),  # the process's: a library call does not reset it
-        peak_cuda_mib=memory.peak_cuda_mib(),
+        peak_cuda_mib=memory.peak_cuda_mib(loaded.device),
     )
     io.write_text(json.dumps(run, indent=2), run_file)
     checkpoint.unlink(missing_ok=True)

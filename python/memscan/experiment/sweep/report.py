@@ -43,30 +43,27 @@ def collect(config: SweepConfig, out: Path) -> tuple[pa.Table, list[dict]]:
         path = cell_path(out, *cell)
         if path.exists():
             records.append(json.loads(path.read_text()))
-    rows = [r["cell"] | against_start(r, records) for r in records]
+    starts = {_group(r): r for r in records if r["cell"]["method"] == NONE}
+    rows = [r["cell"] | against_start(r, starts.get(_group(r))) for r in records]
     columns = list(dict.fromkeys(k for row in rows for k in row))  # cells of older code may lack newer columns
     return pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows]), records
 
 
-def against_start(record: dict, records: list[dict]) -> dict:
-    """A cell against its group's `none` cell (the model before any method, scored with the
+def _group(record: dict) -> tuple:
+    cell = record["cell"]
+    return cell["model"], cell["forget_size"], cell["seed"]
+
+
+def against_start(record: dict, start: dict | None) -> dict:
+    """A cell against its group's `none` cell `start` (the model before any method, scored with the
     plain g and its interval). c(D_f) split by where each sequence stood then:
     `outside_at_start` were outside, `still_outside` of them are outside now, and
     `pushed_out` were inside and are outside now. c(D_f) = still_outside + pushed_out;
     leaving out the members the model had already "forgotten" would count still_outside
     alone, which hides what a method does to them. `heldout_perplexity_ratio` is the
-    cell's held-out perplexity over the start's."""
+    cell's held-out perplexity over the start's. Without a start (the group ran no `none`
+    cell) all four are None."""
     cell = record["cell"]
-    group = (cell["model"], cell["forget_size"], cell["seed"])
-    start = next(
-        (
-            r
-            for r in records
-            if r["cell"]["method"] == NONE
-            and (r["cell"]["model"], r["cell"]["forget_size"], r["cell"]["seed"]) == group
-        ),
-        None,
-    )
     if start is None:
         return dict.fromkeys(("outside_at_start", "still_outside", "pushed_out", "heldout_perplexity_ratio"))
 

@@ -113,7 +113,7 @@ class CellResult:
     peak_mib: tuple[float, float | None]  # resident and CUDA memory at the cell's peak
     interval: Interval  # of g, from the unseen set
     g: str = "ma"  # the memorization-table column c(D_f) counts: ma_dpd for DPD
-    utility_reused: bool = False  # the suite's results came from an earlier cell with the same weights
+    utility_reused: bool = False  # every task's results came from an earlier cell with the same weights
 
     def cell(self) -> dict:
         """The cell's row of results.parquet."""
@@ -290,7 +290,7 @@ def _run_cell(
     utility, reused = _suite(loaded, tasks, options, suites)
     parameters = sum(p.numel() for p in loaded.model.parameters())
     seconds = time.perf_counter() - t0
-    peaks = (memory.peak_rss_mib(), memory.peak_cuda_mib())
+    peaks = (memory.peak_rss_mib(), memory.peak_cuda_mib(loaded.device))
     return CellResult(
         group, method, parameters, evaluation, utility, state, unlearn_seconds, seconds, peaks, interval, g, reused
     )
