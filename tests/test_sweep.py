@@ -140,6 +140,9 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
         assert (out / name).stat().st_size > 0, name
     report = (out / "report.md").read_text()
     assert "Best method per model and forget-set size" in report
+    headline = report.split("## Headline")[1].split("##")[0]
+    rows = [line.split("|")[1:-1] for line in headline.splitlines() if line.startswith("|")][2:]
+    assert [(row[2].strip(), row[3].strip()) for row in rows] == [("none", "1"), ("ga", "1")]
     commit = json.loads(cell_path(out, config.models[0], 4, 0, "none").read_text())["code_commit"]
     assert (
         f"Cells ran on commit `{commit}`; this report was written on `{commit}`." in report

@@ -254,6 +254,13 @@ def report_markdown(
         'are outside now; c(D_f) without the already-forgotten members would be "still outside" alone, which '
         "hides what a method does to them.",
         "",
+        "## Headline",
+        "",
+        "Per model, forget-set size and method, over seeds: c(D_f) above and below the interval, the paper's "
+        "MIAU AUC, held-out perplexity against the pretrained model's, and the task mean.",
+        "",
+        _headline_table(config, summary),
+        "",
         "## Best method per model and forget-set size",
         "",
         "Best = the unlearning method with the smallest mean c(D_f) share, ties broken by utility. "
@@ -368,6 +375,39 @@ def report_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _headline_table(config: SweepConfig, summary: list[dict]) -> str:
+    order = {method: i for i, method in enumerate(config.methods)}
+    rows = sorted(summary, key=lambda s: (s["parameters"], s["forget_size"], order.get(s["method"], len(order))))
+    return format_table(
+        [
+            "model",
+            "forget size",
+            "method",
+            "seeds",
+            "c(D_f) above",
+            "c(D_f) below",
+            "MIAU AUC",
+            "ppl ratio",
+            "task mean",
+        ],
+        [
+            [
+                s["model"],
+                s["forget_size"],
+                s["method"],
+                s["seeds"],
+                _ci(s, "above", "{:.1f}"),
+                _ci(s, "below", "{:.1f}"),
+                _ci(s, "miau_auc"),
+                _ci(s, "heldout_perplexity_ratio", "{:.3f}"),
+                _ci(s, "utility_mean", "{:.3f}"),
+            ]
+            for s in rows
+        ],
+        markdown=True,
+    )
 
 
 def _setting(config) -> str:
