@@ -229,15 +229,16 @@ def test_seed_summaries_are_student_t_intervals_and_perplexity_is_geometric():
     from memscan.experiment.sweep.report import seed_summary
 
     half = 4.302652729911275 / np.sqrt(3)  # t(0.975, 2 dof) * sd 1 / sqrt(3)
-    assert seed_summary("mean_g", [0.4, 0.5, 0.6]) == pytest.approx((0.5, 0.5 - 0.1 * half, 0.5 + 0.1 * half))
-    assert seed_summary("outside_share", [0.0, 0.5, 1.0]) == pytest.approx(
+    assert seed_summary("mean_g", [0.4, 0.5, 0.6], 4) == pytest.approx((0.5, 0.5 - 0.1 * half, 0.5 + 0.1 * half))
+    assert seed_summary("outside_share", [0.0, 0.5, 1.0], 4) == pytest.approx(
         (0.5, 0.0, 1.0)
     )  # clipped to a share's range
-    centre, low, high = seed_summary("novels_perplexity", [10.0, 100.0, None, 1000.0])  # a missing seed is skipped
+    assert seed_summary("above", [0, 3], 4) == pytest.approx((1.5, 0.0, 4.0))  # and a count to the forget set's
+    centre, low, high = seed_summary("novels_perplexity", [10.0, 100.0, None, 1000.0], 4)  # a missing seed is skipped
     assert centre == pytest.approx(100.0)
     assert low == pytest.approx(max(np.exp(np.log(100) - np.log(10) * half), 1.0))
     assert high == pytest.approx(np.exp(np.log(100) + np.log(10) * half))
-    one = seed_summary("heldout_perplexity", [42.0])
+    one = seed_summary("heldout_perplexity", [42.0], 4)
     assert one[0] == pytest.approx(42.0) and np.isnan(one[1]) and np.isnan(one[2])
 
 
@@ -259,7 +260,7 @@ def test_cells_are_read_against_their_groups_start():
     assert against_start(start, start) == dict(zip(keys, (2, 2, 0, 1.0)))
     assert against_start(dpd, start) == dict(zip(keys, (2, 0, 2, 1.0)))
     assert against_start(other_group, None) == dict.fromkeys(keys)
-    ratio = seed_summary("heldout_perplexity_ratio", [0.5, 2.0])  # geometric, and free to fall below 1
+    ratio = seed_summary("heldout_perplexity_ratio", [0.5, 2.0], 4)  # geometric, and free to fall below 1
     assert ratio[0] == pytest.approx(1.0) and ratio[1] < 0.5
 
 

@@ -114,14 +114,15 @@ def summarise(results: pa.Table) -> list[dict]:
             k for k in cells[0] if k.endswith(("_acc", "_f1", "_perplexity")) and k != "heldout_perplexity"
         ):
             entry[column], entry[f"{column}_low"], entry[f"{column}_high"] = seed_summary(
-                column, [c.get(column) for c in cells]
+                column, [c.get(column) for c in cells], size
             )
         summary.append(entry)
     return summary
 
 
-def seed_summary(column: str, values) -> tuple[float, float, float]:
-    """(centre, low, high) of one quantity over seeds. Perplexity spans orders of magnitude
+def seed_summary(column: str, values, forget_size: int) -> tuple[float, float, float]:
+    """(centre, low, high) of one quantity over seeds, clipped to the values it can take
+    (a count of forget-set sequences lies in [0, forget_size]). Perplexity spans orders of magnitude
     from seed to seed (58 to 3 000 after unlearning), so it is summarised on the log scale:
     the geometric mean and the exponentiated interval of log perplexity, which stays above 1
     (a ratio of perplexities: above 0) without clipping."""
@@ -129,11 +130,13 @@ def seed_summary(column: str, values) -> tuple[float, float, float]:
         logs = [np.log(v) for v in values if v is not None and np.isfinite(v) and v > 0]
         centre, low, high = mean_interval(logs, (-np.inf if column.endswith("ratio") else 0.0, np.inf))
         return float(np.exp(centre)), float(np.exp(low)), float(np.exp(high))
-    return mean_interval(values, _range(column))
+    return mean_interval(values, _range(column, forget_size))
 
 
-def _range(column: str) -> tuple[float, float]:
-    if column in ("above", "below", "outside_at_start", "still_outside", "pushed_out", "cell_seconds", "peak_rss_mib"):
+def _range(column: str, forget_size: int) -> tuple[float, float]:
+    if column in ("above", "below", "outside_at_start", "still_outside", "pushed_out"):
+        return (0.0, float(forget_size))
+    if column in ("cell_seconds", "peak_rss_mib"):
         return (0.0, np.inf)
     return (0.0, 1.0)  # shares, AUCs, rates, accuracies, F1
 
