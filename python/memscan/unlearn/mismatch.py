@@ -7,7 +7,10 @@ sequences (selective_unlearning's `gpt_neo_mismatch.py`): per update,
   mean token CE per sequence, negated), p = 50 prompt tokens;
 - L_random: descent on K = 5 *mismatched* completions of each forget sequence: its first
   p tokens followed by the start of a random retain sequence (the authors' random normal
-  answers), up to the forget sequence's length, scored on the completion only;
+  answers), up to the forget sequence's length, scored on the completion only; computed
+  and back-propagated one micro-batch of completions at a time, so that no pass holds
+  more sequences' logits than a micro-batch (K micro-batches at once held 4 GB of logits
+  per pass for Gemma-3's 262 k-token vocabulary);
 - L_kl: KL(pi_ref || pi_theta) per token on retain text (the authors' "normal" data),
   pi_ref the input model, held as a frozen copy (on the model's device while training,
   so this method needs memory for two models; the checkpoint keeps it too).
@@ -59,12 +62,17 @@ class Mismatch(Phase):
             forget = [data.forget[i] for i in update.micro_batches[j]]
             starts = [prompt_tokens(s) for s in forget]
             bad = -sequence_mean_ce(loaded, forget, starts).mean()
-            completions, completion_starts = mismatched(forget, data.retain, self.completions_rng(update.epoch, j))
-            random = sequence_mean_ce(loaded, completions, completion_starts).mean()
             kl = token_kl(loaded, reference, normal)
-            share = (w_bad * bad + w_random * random + w_normal * kl) * scale
+            share = (w_bad * bad + w_normal * kl) * scale
             share.backward()
             total += float(share.detach())
+            completions, completion_starts = mismatched(forget, data.retain, self.completions_rng(update.epoch, j))
+            for first in range(0, len(completions), len(forget)):  # K times the micro-batch: a micro-batch at a time
+                part = slice(first, first + len(forget))
+                ce = sequence_mean_ce(loaded, completions[part], completion_starts[part])
+                share = w_random * ce.sum() / len(completions) * scale
+                share.backward()
+                total += float(share.detach())
         return total
 
     def completions_rng(self, epoch: int, micro_batch: int) -> np.random.Generator:
@@ -114,7 +122,7 @@ def token_kl(loaded: LoadedModel, reference: torch.nn.Module, batch: list[np.nda
             reference_logits = reference(input_ids=ids, attention_mask=mask).logits.float()
     log_q = torch.log_softmax(logits, -1)
     log_p = torch.log_softmax(reference_logits, -1)
-    per_token = (log_p.exp() * (log_p - log_q)).sum(-1)
+    per_token = torch.nn.functional.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1)
     real = mask.bool()
     return per_token[real].mean()
 
