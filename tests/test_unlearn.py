@@ -324,6 +324,28 @@ def test_ga_mismatchs_first_loss_is_its_ascent_and_mismatch_terms_with_zero_kl(m
     assert float(measured) == pytest.approx(float(direct.detach()), rel=1e-5) and float(measured) > 0
 
 
+def test_ga_mismatch_passes_no_more_sequences_at_once_than_a_micro_batch(memorized):
+    """Its K = 5 completions per forget sequence go through the model a micro-batch at a
+    time: one pass over all of them held 4 GB of logits for Gemma-3's vocabulary."""
+    from memscan.unlearn.mismatch import Mismatch
+    from memscan.unlearn.phase import TrainingData, Update
+
+    model, sequences = fresh(memorized)
+    phase = Mismatch(seed=4)
+    phase._reference_model(model)  # the frozen copy, made before the model's passes are counted
+    rows_per_pass = []
+    forward = model.model.forward
+
+    def counting(*args, **kwargs):
+        rows_per_pass.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    model.model.forward = counting
+    forget, retain = list(sequences[:3]), list(sequences[20:26])
+    phase.gradient(model, Update.whole(0, [[0, 1, 2]]), TrainingData(forget, retain))
+    assert max(rows_per_pass) == 3 and sum(rows_per_pass) == 3 + 3 + 15  # ascent, KL on 3 retain, 15 completions
+
+
 def test_ga_mismatchs_reference_model_survives_a_resume(memorized, tmp_path):
     model, sequences = fresh(memorized)
     config = UnlearnConfig("ga_mismatch", lr=3e-3, max_epochs=2)
