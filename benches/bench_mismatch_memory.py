@@ -40,7 +40,7 @@ def main() -> None:
 
     forget, retain = sequences(args.micro_batch), sequences(2 * args.micro_batch)
     phase = Mismatch(seed=0)
-    phase._reference_model(loaded)  # the frozen copy, made before any peak is read
+    phase.reference_model(loaded)  # the frozen copy, made before any peak is read
     memory.reset_peaks()
     base = memory.peak_rss_mib()
 

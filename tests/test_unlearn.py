@@ -332,7 +332,7 @@ def test_ga_mismatch_passes_no_more_sequences_at_once_than_a_micro_batch(memoriz
 
     model, sequences = fresh(memorized)
     phase = Mismatch(seed=4)
-    phase._reference_model(model)  # the frozen copy, made before the model's passes are counted
+    phase.reference_model(model)  # the frozen copy, made before the model's passes are counted
     rows_per_pass = []
     forward = model.model.forward
 

@@ -54,7 +54,7 @@ class Mismatch(Phase):
 
     def gradient(self, loaded: LoadedModel, update: Update, data: TrainingData) -> float:
         assert data.retain, "GA+Mismatch needs a retain set (checked by UnlearnConfig's users)"
-        reference = self._reference_model(loaded)
+        reference = self.reference_model(loaded)
         w_bad, w_random, w_normal = WEIGHTS
         loaded.model.zero_grad(set_to_none=True)
         total = 0.0
@@ -80,7 +80,8 @@ class Mismatch(Phase):
         whichever process computes it."""
         return np.random.default_rng([self.seed, epoch, micro_batch])
 
-    def _reference_model(self, loaded: LoadedModel) -> torch.nn.Module:
+    def reference_model(self, loaded: LoadedModel) -> torch.nn.Module:
+        """The frozen copy of the input model that the KL term compares against, made on first use."""
         if self._reference is None:
             self._reference = copy.deepcopy(loaded.model).eval().requires_grad_(False)
             if self.reference_state is not None:  # a resumed run: the input model's weights, not the current ones

@@ -300,7 +300,7 @@ def report_markdown(
     for model, size in sorted({(s["model"], s["forget_size"]) for s in summary}):
         group = sorted(
             (s for s in summary if (s["model"], s["forget_size"]) == (model, size)),
-            key=lambda s: config.methods.index(s["method"]) if s["method"] in config.methods else 99,
+            key=_method_order(config),
         )
         lines += [
             f"## {model}, forget set of {size}",
@@ -380,9 +380,15 @@ def report_markdown(
     return "\n".join(lines)
 
 
-def _headline_table(config: SweepConfig, summary: list[dict]) -> str:
+def _method_order(config: SweepConfig):
+    """A sort key putting summary rows in the config's order of methods (unknown ones last)."""
     order = {method: i for i, method in enumerate(config.methods)}
-    rows = sorted(summary, key=lambda s: (s["parameters"], s["forget_size"], order.get(s["method"], len(order))))
+    return lambda s: order.get(s["method"], len(order))
+
+
+def _headline_table(config: SweepConfig, summary: list[dict]) -> str:
+    by_method = _method_order(config)
+    rows = sorted(summary, key=lambda s: (s["parameters"], s["forget_size"], by_method(s)))
     return format_table(
         [
             "model",
