@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from memscan.model.forward import pad_id, padded, teacher_forced
+from memscan.model.forward import every_target, mean_logprob, pad_id, padded
 from memscan.model.loading import LoadedModel
 from memscan.model.ranks import ONE, Ranks
 
@@ -149,7 +149,7 @@ def _resample(
 def mean_log_likelihood(
     loaded: LoadedModel, sequences: Sequence[np.ndarray], batch_size: int, progress=None, ranks: Ranks = ONE
 ) -> np.ndarray:
-    return np.array([-s.loss for s in teacher_forced(loaded, sequences, batch_size, progress, ranks)])
+    return np.array([mean_logprob(logp) for logp, _ in every_target(loaded, sequences, batch_size, progress, ranks)])
 
 
 @dataclass

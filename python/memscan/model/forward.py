@@ -191,17 +191,30 @@ def targets_of(logits: torch.Tensor, targets: torch.Tensor) -> tuple[np.ndarray,
     return logp.double().cpu().numpy(), (logits.argmax(-1) == targets).cpu().numpy()
 
 
+def every_target(
+    loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, progress=None, ranks: Ranks = ONE
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`target_scores` of every target x_2..x_T, each of `ranks` taking its block: the
+    `logprobs` and `hits` of `teacher_forced` (bit for bit: same batches, same logits)
+    without the full-vocabulary passes of its Min-K%++ and DPD statistics."""
+    if ranks.size == 1:
+        return target_scores(loaded, sequences, None, batch_size, progress)
+    shown = progress if ranks.is_main else None
+    return ranks.split_list(
+        len(sequences), lambda rows: target_scores(loaded, [sequences[i] for i in rows], None, batch_size, shown)
+    )
+
+
+def mean_logprob(logprobs: np.ndarray) -> float:
+    """Mean log-likelihood per scored token (minus `TokenStats.loss`)."""
+    return float(logprobs.mean()) if logprobs.size else 0.0
+
+
 def token_nll(
     loaded: LoadedModel, sequences: Sequence[TokenSequence], batch_size: int = 8, progress=None, ranks: Ranks = ONE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per sequence: the summed negative log-likelihood of its scored tokens, and their number."""
-    if ranks.size == 1:
-        scored = target_scores(loaded, sequences, None, batch_size, progress)
-    else:
-        shown = progress if ranks.is_main else None
-        scored = ranks.split_list(
-            len(sequences), lambda rows: target_scores(loaded, [sequences[i] for i in rows], None, batch_size, shown)
-        )
+    scored = every_target(loaded, sequences, batch_size, progress, ranks)
     return np.array([-logp.sum() for logp, _ in scored]), np.array([logp.size for logp, _ in scored])
 
 
