@@ -53,7 +53,6 @@ def test_target_scores_equal_the_teacher_forced_pass_on_the_last_tokens(memorize
         np.testing.assert_allclose(logprobs, stats.logprobs, rtol=0, atol=1e-5)
 
 
-
 @pytest.mark.parametrize("batch_size", [1, 3, 8])
 def test_the_attacks_light_pass_gives_the_teacher_forced_loss_and_ma(memorized, batch_size):
     """MIAU's neighbours and the swapped copies are scored without Min-K%++ and DPD: the
@@ -66,6 +65,7 @@ def test_the_attacks_light_pass_gives_the_teacher_forced_loss_and_ma(memorized, 
     light = every_target(model, cut, batch_size=batch_size)
     np.testing.assert_allclose([mean_logprob(lp) for lp, _ in light], [-s.loss for s in full], rtol=0, atol=1e-6)
     assert [h.mean() for _, h in light] == [s.memorization_accuracy for s in full]
+
 
 def test_dpd_probabilities_equal_one_sampled_generate_step_per_prefix(memorized):
     """The papers' DPD: what `generate` samples from, with the authors' logit mixing as a

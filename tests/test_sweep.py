@@ -143,6 +143,13 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
     headline = report.split("## Headline")[1].split("##")[0]
     rows = [line.split("|")[1:-1] for line in headline.splitlines() if line.startswith("|")][2:]
     assert [(row[2].strip(), row[3].strip()) for row in rows] == [("none", "1"), ("ga", "1")]
+    per_sequence = report.split("## Per sequence")[1].split("## Plots")[0]
+    rows = [line.split("|")[1:-1] for line in per_sequence.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == len(results)
+    for row, result in zip(rows, results):  # one column per forget sequence, marked as the counts say
+        marks = [cell.strip()[-1] for cell in row[4:]]
+        assert row[0].strip() == result["method"] and len(marks) == 4
+        assert (marks.count("^"), marks.count("v")) == (result["above"], result["below"])
     commit = json.loads(cell_path(out, config.models[0], 4, 0, "none").read_text())["code_commit"]
     assert (
         f"Cells ran on commit `{commit}`; this report was written on `{commit}`." in report

@@ -35,6 +35,8 @@ SUMMARY_COLUMNS = (
     "peak_rss_mib",
 )
 
+PER_SEQUENCE_COLUMNS = 16  # the report's per-sequence tables give each forget sequence a column
+
 
 def collect(config: SweepConfig, out: Path) -> tuple[pa.Table, list[dict]]:
     """(results table, per-cell records) of every finished cell of the config's grid."""
@@ -369,6 +371,7 @@ def report_markdown(
                 ),
                 "",
             ]
+    lines += _per_sequence_section(config, records)
     lines += [
         "## Plots",
         "",
@@ -378,6 +381,52 @@ def report_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _per_sequence_section(config: SweepConfig, records: list[dict]) -> list[str]:
+    """Every group's forget set sequence by sequence: each method's g per sequence, marked
+    when above or below the interval it is judged against (forget sets of at most
+    PER_SEQUENCE_COLUMNS sequences: a column each)."""
+    lines = [
+        "## Per sequence",
+        "",
+        "Each forget-set sequence's g after each method (in the order of the forget file), "
+        "^ above the interval and v below it; DPD is judged against the interval of unseen text "
+        f"under the same decoding. Forget sets of more than {PER_SEQUENCE_COLUMNS} sequences are left out "
+        "here: their values are each cell's `forget_g` in `cells/` and in `per_sequence.png`.",
+        "",
+    ]
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        if record["cell"]["forget_size"] <= PER_SEQUENCE_COLUMNS:
+            groups.setdefault(_group(record), []).append(record)
+    for (model, size, seed), cells in groups.items():
+        by_method = _method_order(config)
+        cells = sorted(cells, key=lambda r: by_method(r["cell"]))
+        lines += [
+            f"### {model}, forget set of {size}, seed {seed}",
+            "",
+            format_table(
+                ["method", "g", "interval", "above / below", *(f"#{i + 1}" for i in range(size))],
+                [
+                    [
+                        r["cell"]["method"],
+                        r["g"],
+                        f"[{r['interval']['lo']:.3f}, {r['interval']['hi']:.3f}]",
+                        f"{r['cell']['above']} / {r['cell']['below']}",
+                        *(_marked(g, r["interval"]) for g in r["forget_g"]),
+                    ]
+                    for r in cells
+                ],
+                markdown=True,
+            ),
+            "",
+        ]
+    return lines
+
+
+def _marked(g: float, interval: dict) -> str:
+    return f"{g:.2f}" + ("^" if g > interval["hi"] else "v" if g < interval["lo"] else "")
 
 
 def _method_order(config: SweepConfig):
