@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from memscan.attack.options import AttackOptions
-from memscan.model.forward import TokenStats, every_target, mean_logprob
+from memscan.model.forward import TokenStats, every_target, hit_rate, mean_logprob
 from memscan.model.loading import LoadedModel
 from memscan.model.ranks import ONE, Ranks
 
@@ -69,7 +69,7 @@ def swap_calibrated(
     copies = [c for s in everyone for c in swap_neighbours(s, count, options.swap_share, rng)]
     bar = progress("swap neighbours", len(copies)) if progress else None
     copy_scores = every_target(loaded, copies, options.batch_size, bar, ranks)
-    n_g = np.array([hits.mean() if hits.size else 0.0 for _, hits in copy_scores]).reshape(len(everyone), count).mean(1)
+    n_g = np.array([hit_rate(hits) for _, hits in copy_scores]).reshape(len(everyone), count).mean(1)
     n_loss = np.array([-mean_logprob(logp) for logp, _ in copy_scores]).reshape(len(everyone), count).mean(1)
     g = np.array([s.memorization_accuracy for s in stats]) - n_g
     loss = np.array([s.loss for s in stats]) - n_loss

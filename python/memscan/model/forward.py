@@ -42,7 +42,7 @@ class TokenStats:
 
     @property
     def memorization_accuracy(self) -> float:
-        return float(self.hits.mean()) if self.hits.size else 0.0
+        return hit_rate(self.hits)
 
     @property
     def dpd_memorization_accuracy(self) -> float:
@@ -52,7 +52,7 @@ class TokenStats:
     @property
     def loss(self) -> float:
         """Mean negative log-likelihood per scored token."""
-        return float(-self.logprobs.mean()) if self.logprobs.size else 0.0
+        return -mean_logprob(self.logprobs)
 
     def extraction_strength(self) -> float:
         """1 - k*/T, k* the shortest prefix from which teacher-forced argmax gives every
@@ -205,8 +205,13 @@ def every_target(
     )
 
 
+def hit_rate(hits: np.ndarray) -> float:
+    """Share of scored positions where greedy decoding picks the target: MA."""
+    return float(hits.mean()) if hits.size else 0.0
+
+
 def mean_logprob(logprobs: np.ndarray) -> float:
-    """Mean log-likelihood per scored token (minus `TokenStats.loss`)."""
+    """Mean log-likelihood per scored token (minus the loss)."""
     return float(logprobs.mean()) if logprobs.size else 0.0
 
 

@@ -400,8 +400,8 @@ def _per_sequence_section(config: SweepConfig, records: list[dict]) -> list[str]
     for record in records:
         if record["cell"]["forget_size"] <= PER_SEQUENCE_COLUMNS:
             groups.setdefault(_group(record), []).append(record)
+    by_method = _method_order(config)
     for (model, size, seed), cells in groups.items():
-        by_method = _method_order(config)
         cells = sorted(cells, key=lambda r: by_method(r["cell"]))
         lines += [
             f"### {model}, forget set of {size}, seed {seed}",
