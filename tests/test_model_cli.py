@@ -240,6 +240,21 @@ def test_memorization_scores_the_papers_dpd_baseline(workspace, tmp_path):
     assert summary["forget"]["mean"] < sum(forget.column("ma").to_pylist()) / forget.num_rows  # sampling at T = 5
 
 
+def test_memorization_counts_c_of_el_sampled_under_dpd(workspace, tmp_path):
+    """--score el_dpd: EL_n of one DPD draw per prefix, seeded by --seed, as g."""
+    args = ("memorization", *sets(workspace), "--n", 3, "--k", 0, "--score", "el_dpd", "--seed", 4)
+    result = memscan(*args, "-o", tmp_path / "m")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert (summary["g"], summary["dpd_seed"]) == ("el_3_dpd", 4)
+    forget = pq.read_table(tmp_path / "m" / "forget.parquet")
+    sampled, greedy = forget.column("el_3_dpd").to_numpy(), forget.column("el_3").to_numpy()
+    assert summary["forget"]["mean"] == pytest.approx(sampled.mean())
+    assert sampled.mean() < greedy.mean()  # sampling at T = 5
+    no_el = memscan("memorization", *sets(workspace), "--n", 0, "--score", "el_dpd", "-o", tmp_path / "z")
+    fails_cleanly(no_el, "--score el_dpd needs --n above 0")
+
+
 def test_unlearn_records_the_guard_texts_perplexity_and_holds_its_limit(workspace, tmp_path):
     guard = tmp_path / "guard.jsonl"
     guard.write_text("\n".join((workspace / "unseen.jsonl").read_text().splitlines()[:8]) + "\n")

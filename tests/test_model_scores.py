@@ -8,9 +8,16 @@ from hypothesis import strategies as st
 
 from memscan.model import slots
 from memscan.model.forward import DPD_LAMBDA, DPD_TOP_K, target_scores, teacher_forced
-from memscan.model.generation import continuations_of_prefixes, greedy, sampled, sequence_caches
+from memscan.model.generation import (
+    continuations_of_prefixes,
+    greedy,
+    sampled,
+    sampled_continuations_of_prefixes,
+    sequence_caches,
+)
 from memscan.model.memorization import MemorizationOptions, memorization_table
 from memscan.model.shared_prefix import _caches_exact, grouped_target_scores
+from reference import extraction_likelihood
 from reference_model import dpd_loop, dpd_next, el_loop, extraction_strength_loop, generate_one, next_token_loop
 from tiny_model import loaded, random_sequences
 
@@ -95,6 +102,53 @@ def test_dpd_sampling_draws_from_the_authors_sampler(memorized):
     assert np.all(np.abs(share - want) <= 5 * np.sqrt(want * (1 - want) / draws) + 1e-9)
     top = sampled(model, [prompt] * 4, [5] * 4, 1 / DPD_LAMBDA, 0, top_k=1)
     assert all(t.tolist() == generate_one(model, prompt, 5).tolist() for t in top)  # top-1 sampling is greedy
+
+
+def test_dpd_el_is_el_of_one_seeded_dpd_draw_per_prefix(memorized):
+    """el_{n}_dpd (the authors' NeoDP EL): the overlap of one DPD-sampled continuation per
+    prefix p = 1..T-n, averaged over T - n; the same seed draws the same continuations."""
+    model, sequences = memorized
+    cut = [sequences[i][:14] for i in (0, 4, 5, 12)]
+    n, prefixes = 3, [list(range(1, 14 - 3 + 1))] * 4
+    draws = sampled_continuations_of_prefixes(model, cut, prefixes, seed=5, batch_size=7)
+    again = sampled_continuations_of_prefixes(model, cut, prefixes, seed=5, batch_size=7)
+    assert all(a.tolist() == b.tolist() for a, b in zip(draws.continuations, again.continuations))
+    assert [len(c) for c in draws.continuations] == [14 - p for p in draws.prefix]
+    options = MemorizationOptions(n=n, k=0, generation_batch_size=7, dpd_seed=5)
+    table = memorization_table(model, [str(i) for i in range(4)], cut, options)
+    by_prefix = [{} for _ in cut]
+    for i, p, tokens in zip(draws.owner, draws.prefix, draws.continuations):
+        by_prefix[i][int(p)] = list(tokens)
+    want = [extraction_likelihood(list(seq), found, n) for seq, found in zip(cut, by_prefix)]
+    assert table.column("el_3_dpd").to_pylist() == pytest.approx(want)
+    greedy_el = table.column("el_3").to_numpy()
+    assert np.all(table.column("el_3_dpd").to_numpy()[1:3] < greedy_el[1:3])  # recited greedily, not at T = 5
+
+
+def test_dpd_el_at_top_1_is_the_greedy_el_loop(memorized, monkeypatch):
+    """With the sampler cut to its top token, the DPD draws are greedy: el_{n}_dpd is then
+    Jang et al.'s EL_n (one `generate` per prefix), through the same caches and slots."""
+    from memscan.model import generation
+
+    model, sequences = memorized
+    monkeypatch.setattr(generation, "DPD_TOP_K", 1)
+    cut = [sequences[i][:16] for i in (1, 5, 9)]
+    table = memorization_table(model, ["a", "b", "c"], cut, MemorizationOptions(n=4, k=0, dpd_seed=0))
+    assert table.column("el_4_dpd").to_pylist() == pytest.approx([el_loop(model, seq, 4) for seq in cut])
+
+
+@pytest.mark.slow
+def test_dpd_el_draws_the_first_token_of_each_prefix_from_the_authors_sampler(memorized):
+    """The continuation of a prefix starts from that prefix's cache: its first token is
+    drawn as the authors' `generate` DPD step draws it."""
+    model, sequences = memorized
+    prefix, draws = 7, 6000
+    copies = [sequences[4][:12]] * draws
+    found = sampled_continuations_of_prefixes(model, copies, [[prefix]] * draws, seed=1, batch_size=512)
+    want = dpd_next(model, sequences[4][:prefix])
+    share = np.bincount([int(c[0]) for c in found.continuations], minlength=want.size) / draws
+    assert np.all(share[want == 0] == 0)
+    assert np.all(np.abs(share - want) <= 5 * np.sqrt(want * (1 - want) / draws) + 1e-9)
 
 
 def test_memorized_sequences_score_above_the_others(memorized):

@@ -12,7 +12,7 @@ import click
 from memscan import io
 from memscan.cli import options
 from memscan.errors import UserError
-from memscan.model.choices import DEFAULT_MODEL, G_SCORES
+from memscan.model.choices import DEFAULT_MODEL, G_SCORES, MEASURED_SCORES
 from memscan.model.interval import check_unseen_count, fit_interval, forgetting_quality
 from memscan.model.ranks import ONE, Ranks, current, pick
 from memscan.progress import progress_bars
@@ -129,6 +129,14 @@ def model_inputs(command):
 g_score = click.option(
     "--score", "score", type=click.Choice(G_SCORES), default="ma", show_default=True, help="Which score is g."
 )
+measured_score = click.option(
+    "--score",
+    "score",
+    type=click.Choice(MEASURED_SCORES),
+    default="ma",
+    show_default=True,
+    help="Which score is g (el_dpd: EL_n sampled under the papers' DPD, one draw per prefix, seeded by --seed).",
+)
 
 
 @click.command()
@@ -142,7 +150,8 @@ g_score = click.option(
     show_default=True,
     help="Prompt length of k-extractability (0 skips it).",
 )
-@g_score
+@measured_score
+@options.seed
 @options.fixed_interval
 @click.option(
     "--index",
@@ -162,15 +171,17 @@ g_score = click.option(
 @options.preset
 @options.overwrite
 @click.pass_context
-def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k, batch_size, overwrite, **settings):
+def memorization(
+    ctx, inputs: ModelInputs, out, n, k, score, seed, index_dir, corpus_k, batch_size, overwrite, **settings
+):
     """Per-sequence memorization of the forget and unseen sets, the interval, and c(D_f)."""
     from memscan.model.memorization import MemorizationOptions, g_column, memorization_table
     from memscan.scan.index import CorpusIndex
 
     fixed = options.apply_preset(ctx, settings)["fixed_interval"]
 
-    if score == "el" and not n:
-        raise UserError("--score el needs --n above 0")
+    if score in ("el", "el_dpd") and not n:
+        raise UserError(f"--score {score} needs --n above 0")
     io.check_new(out, overwrite, [*inputs.paths, index_dir])
     sets = inputs.read()
     index = None
@@ -179,7 +190,8 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
         inputs.check_index(index)
     ranks = current(inputs.device)
     loaded, forget, unseen = inputs.load(sets, n, ranks)
-    memorization_options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k)
+    dpd_seed = seed if score == "el_dpd" else None
+    memorization_options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k, dpd_seed=dpd_seed)
     with progress_bars() as progress:
         shown = progress if ranks.is_main else None
 
@@ -201,7 +213,13 @@ def memorization(ctx, inputs: ModelInputs, out, n, k, score, index_dir, corpus_k
     io.make_output_dir(out, overwrite, [*inputs.paths, index_dir])
     for name, table in tables.items():
         io.write_parquet(table, out / f"{name}.parquet")
-    summary = {"model": inputs.model, "g": g_name, "interval": interval.to_dict(), "forget": quality.to_dict()}
+    summary = {
+        "model": inputs.model,
+        "g": g_name,
+        **({"dpd_seed": dpd_seed} if dpd_seed is not None else {}),
+        "interval": interval.to_dict(),
+        "forget": quality.to_dict(),
+    }
     io.write_text(json.dumps(summary, indent=2), out / "summary.json")
     click.echo(
         f"g = {g_name}; interval [{interval.lo:.4f}, {interval.hi:.4f}] ({interval.source}), mu_u {interval.mu_u:.4f}\n"

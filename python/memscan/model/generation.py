@@ -19,7 +19,7 @@ import torch
 
 from memscan.model import slots
 from memscan.model.cache_layers import in_place_layer_class
-from memscan.model.forward import batches_by_length, pad_id, padded, top_k_kept
+from memscan.model.forward import DPD_LAMBDA, DPD_TOP_K, batches_by_length, pad_id, padded, top_k_kept
 from memscan.model.loading import LoadedModel
 from memscan.scan.ragged import TokenSequence
 
@@ -98,6 +98,7 @@ def sampled(
     batch_size: int = 32,
     progress=None,
     top_k: int | None = None,
+    caches: Sequence[KV] | None = None,
 ) -> list[np.ndarray]:
     """Like `greedy`, but each token drawn from the softmax of the logits / temperature
     (over the top_k largest when given), from a generator seeded once (the same call
@@ -109,7 +110,7 @@ def sampled(
         probs = torch.softmax(scaled if top_k is None else top_k_kept(scaled, top_k), dim=-1)
         return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
-    return _generate(loaded, prompts, n_new, batch_size, progress, None, draw)
+    return _generate(loaded, prompts, n_new, batch_size, progress, caches, draw)
 
 
 @torch.no_grad()
@@ -188,7 +189,7 @@ def _decode(
 
 @dataclass
 class PrefixContinuations:
-    """Greedy continuations to full length of prefixes of sequences (flat, aligned lists)."""
+    """Continuations to full length of prefixes of sequences (flat, aligned lists)."""
 
     owner: np.ndarray  # which sequence
     prefix: np.ndarray  # how many of its tokens the prompt holds
@@ -231,6 +232,29 @@ def continuations_of_prefixes(
     prefix = [p for ps in wanted for p in ps]
     continuations = [found[i][p] for i, p in zip(owner, prefix)]
     return PrefixContinuations(np.asarray(owner, np.uint32), np.asarray(prefix, np.uint32), continuations, n_generated)
+
+
+def sampled_continuations_of_prefixes(
+    loaded: LoadedModel,
+    sequences: Sequence[np.ndarray],
+    prefixes: Sequence[Sequence[int]],
+    seed: int,
+    batch_size: int = 32,
+    progress=None,
+) -> PrefixContinuations:
+    """For each sequence i and each p in prefixes[i], one continuation of its first p
+    tokens up to its full length drawn as the papers' DPD samples (softmax of the logits
+    x lambda over the top 50, as `forward.dpd_probabilities`), the generator seeded once
+    with `seed`. A draw serves no other prefix, so every prefix is generated."""
+    jobs = [(i, p) for i, ps in enumerate(prefixes) for p in sorted(set(int(p) for p in ps))]
+    kv = sequence_caches(loaded, sequences) if jobs else []
+    prompts = [sequences[i][:p] for i, p in jobs]
+    lengths = [len(sequences[i]) - p for i, p in jobs]
+    drawn = sampled(
+        loaded, prompts, lengths, 1 / DPD_LAMBDA, seed, batch_size, progress, DPD_TOP_K, [kv[i] for i, _ in jobs]
+    )
+    owner = np.asarray([i for i, _ in jobs], np.uint32)
+    return PrefixContinuations(owner, np.asarray([p for _, p in jobs], np.uint32), drawn, len(jobs))
 
 
 def _needing_generation(wanted: list[int], hits: np.ndarray) -> list[int]:

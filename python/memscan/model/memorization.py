@@ -4,7 +4,8 @@ One teacher-forced pass gives MA, the loss and extraction strength; one set of
 greedy continuations (generated only where the teacher-forced pass cannot vouch
 for reuse) gives EL_n for every prefix and the k-token-prompt extraction; the Rust
 core scores the continuations (n-gram overlap, exact / prefix / edit / BLEU /
-ROUGE-L) and matches free generations against a corpus index.
+ROUGE-L) and matches free generations against a corpus index. DPD's EL_n, on
+request, samples one continuation per prefix instead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pyarrow as pa
 
 from memscan.errors import UserError
 from memscan.model.forward import teacher_forced
-from memscan.model.generation import continuations_of_prefixes
+from memscan.model.generation import continuations_of_prefixes, sampled_continuations_of_prefixes
 from memscan.model.loading import LoadedModel
 from memscan.model.ranks import ONE, Ranks, pick
 from memscan.scan.index import CorpusIndex
@@ -36,12 +37,17 @@ class MemorizationOptions:
     # number of sequences; one per decoding slot keeps the slots full.
     sequences_in_flight: int = 128
     corpus_k: int = 32  # span length that counts as a corpus match
+    # When set (with n > 0): el_{n}_dpd, EL_n of one continuation per prefix sampled as the
+    # papers' DPD samples (their NeoDP's EL), the generator seeded with this. Costs a full
+    # generation per prefix: a sampled continuation serves no other prefix.
+    dpd_seed: int | None = None
 
 
 def g_column(score: str, n: int) -> str:
     """The table column that holds g: `ma`, `extraction_strength`, `ma_dpd` (expected MA
-    under the papers' differentially private decoding), or `el_{n}` for EL."""
-    return f"el_{n}" if score == "el" else score
+    under the papers' differentially private decoding), `el_{n}` for EL, `el_{n}_dpd` for
+    EL sampled under that decoding."""
+    return {"el": f"el_{n}", "el_dpd": f"el_{n}_dpd"}.get(score, score)
 
 
 def score_g(
@@ -85,7 +91,8 @@ def memorization_table(
     progress: Callable[[str, int], Callable[[int], object]] | None = None,
 ) -> pa.Table:
     """One row per sequence: ma, ma_dpd, loss, extraction_strength, el_{n}, the k-prompt
-    extraction scores, and with an index, how much of that generation the corpus covers."""
+    extraction scores, with an index how much of that generation the corpus covers, and
+    with `options.dpd_seed` el_{n}_dpd."""
     sequences = [np.asarray(s, dtype=np.uint32) for s in sequences]
     stats = teacher_forced(loaded, sequences, options.batch_size, _stage(progress, "teacher-forced", len(sequences)))
     columns: dict[str, pa.Array] = {
@@ -108,7 +115,23 @@ def memorization_table(
             for a in range(0, len(sequences), block)
         ]
         columns.update({name: _joined([c[name] for c in chunks]) for name in chunks[0]})
+    if options.dpd_seed is not None and options.n:
+        generations = sum(max(len(s) - options.n, 0) for s in sequences)
+        step = _stage(progress, "sampling (DPD)", generations)
+        columns[f"el_{options.n}_dpd"] = _dpd_el(loaded, sequences, options, options.dpd_seed, step)
     return pa.table(columns)
+
+
+def _dpd_el(loaded, sequences, options: MemorizationOptions, seed: int, step) -> pa.Array:
+    """el_{n}_dpd, block by block as the greedy columns (each block's draws seeded with
+    seed + its first row, so a block draws the same whatever came before it)."""
+    parts = []
+    for a in range(0, len(sequences), options.sequences_in_flight):
+        block = sequences[a : a + options.sequences_in_flight]
+        wanted = [list(range(1, len(s) - options.n + 1)) for s in block]
+        found = sampled_continuations_of_prefixes(loaded, block, wanted, seed + a, options.generation_batch_size, step)
+        parts.append(pa.array(_el(block, found, options.n), pa.float64()))
+    return _joined(parts)
 
 
 def _generated_columns(loaded, sequences, wanted, hits, options: MemorizationOptions, index, step) -> dict:
