@@ -122,7 +122,7 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
         ga_row["heldout_perplexity"] / none_row["heldout_perplexity"]
     )
     assert ga_row["still_outside"] + ga_row["pushed_out"] == ga_row["above"] + ga_row["below"]
-    from memscan.experiment.sweep.report import collect
+    from memscan.experiment.sweep.report import collect, short_commit
 
     record = json.loads(cell_path(out, config.models[0], 4, 0, "none").read_text())
     del record["cell"]["peak_rss_mib"]  # a cell run before the column existed, read first
@@ -150,9 +150,9 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
         marks = [cell.strip()[-1] for cell in row[4:]]
         assert row[0].strip() == result["method"] and len(marks) == 4
         assert (marks.count("^"), marks.count("v")) == (result["above"], result["below"])
-    commit = json.loads(cell_path(out, config.models[0], 4, 0, "none").read_text())["code_commit"]
+    commit = short_commit(json.loads(cell_path(out, config.models[0], 4, 0, "none").read_text())["code_commit"])
     assert (
-        f"Cells ran on commit `{commit}`; this report was written on `{commit}`." in report
+        f"Cells ran on commit `{commit}` (2 cells); this report was written on `{commit}`." in report
     )  # one reading, before any write
 
     kept, redo = cell_path(out, config.models[0], 4, 0, "none"), cell_path(out, config.models[0], 4, 0, "ga")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,19 @@ def commit_of_code() -> str:
         return "unknown (not run from a git checkout)"
 
 
+def short_commit(commit: str) -> str:
+    """A `commit_of_code` reading with its hash cut to 12 characters (its note kept)."""
+    head, _, note = commit.partition(" ")
+    return head[:12] + (f" {note}" if note else "")
+
+
+def _ran_on(records: list[dict]) -> str:
+    """Which code the cells ran on: each commit, in grid order, with its number of cells."""
+    counts = Counter(r.get("code_commit", "not recorded") for r in records)
+    ran = ", ".join(f"`{short_commit(c)}` ({n} cell{'' if n == 1 else 's'})" for c, n in counts.items())
+    return f"Cells ran on commit{'' if len(counts) == 1 else 's'} {ran}"
+
+
 def write_report(config: SweepConfig, out: Path, commit: str) -> None:
     """`commit` is the code's, read before the sweep wrote anything: a sweep folder inside the
     checkout would otherwise mark its own report as written with uncommitted changes."""
@@ -233,12 +247,11 @@ def report_markdown(
     commit: str,
 ) -> str:
 
-    ran_on = sorted({r.get("code_commit", "not recorded") for r in records})
     lines = [
         "# memscan sweep",
         "",
-        f"Cells finished: {results.num_rows} of {cells_total}. Cells ran on commit {', '.join(f'`{c}`' for c in ran_on)}; "
-        f"this report was written on `{commit}`.",
+        f"Cells finished: {results.num_rows} of {cells_total}. {_ran_on(records)}; "
+        f"this report was written on `{short_commit(commit)}`.",
         "",
         f"Grid: models {', '.join(config.models)}; forget-set sizes {', '.join(map(str, config.forget_sizes))}; "
         f"seeds {', '.join(map(str, config.seeds))}; methods {', '.join(config.methods)}.",
