@@ -13,11 +13,11 @@ checks that they give the same loss and MA before timing.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from bench_model_scores import kjv_passages
+from common import alternated_best
 from memscan.model.forward import every_target, mean_logprob, teacher_forced
 from memscan.model.loading import load_model
 
@@ -37,13 +37,11 @@ def main() -> None:
     assert [mean_logprob(lp) for lp, _ in light] == [-s.loss for s in full], "the two passes disagree on the loss"
     assert [h.mean() for _, h in light] == [s.memorization_accuracy for s in full], "the two passes disagree on MA"
 
-    timings: dict[str, list[float]] = {"teacher_forced": [], "every_target": []}
-    for _ in range(args.repeats):
-        for name, run in (("teacher_forced", teacher_forced), ("every_target", every_target)):
-            start = time.perf_counter()
-            run(loaded, passages)
-            timings[name].append(time.perf_counter() - start)
-    best = {name: min(times) for name, times in timings.items()}
+    runs = {
+        "teacher_forced": lambda: teacher_forced(loaded, passages),
+        "every_target": lambda: every_target(loaded, passages),
+    }
+    best = alternated_best(runs, args.repeats)
     vocab = loaded.model.get_output_embeddings().weight.shape[0]
     print(
         f"{args.model} (vocabulary {vocab}), {len(passages)} sequences of {args.tokens} tokens, {torch.get_num_threads()} threads"

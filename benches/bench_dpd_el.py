@@ -13,12 +13,12 @@ alternately (a load on the machine falls on all alike), the two sampled ones wit
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
 from bench_model_scores import kjv_passages
+from common import alternated_best
 from memscan.model.forward import DPD_LAMBDA, DPD_TOP_K
 from memscan.model.generation import sampled, sampled_continuations_of_prefixes
 from memscan.model.loading import load_model
@@ -53,13 +53,7 @@ def main() -> None:
         return sampled(loaded, prompts, lengths, 1 / DPD_LAMBDA, 0, batch, top_k=DPD_TOP_K)
 
     runs = {"greedy EL_n": greedy_el, "DPD EL_n, from caches": cached, "DPD EL_n, prompts prefilled": prefilled}
-    timings: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            timings[name].append(time.perf_counter() - start)
-    best = {name: min(times) for name, times in timings.items()}
+    best = alternated_best(runs, args.repeats)
     table = memorization_table(loaded, ids, passages, MemorizationOptions(n=N, k=0, dpd_seed=0))
     generations = sum(map(len, prefixes))
     print(

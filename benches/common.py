@@ -41,3 +41,15 @@ def best_of(repeats: int, fn) -> float:
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def alternated_best(runs: dict, repeats: int) -> dict[str, float]:
+    """Fastest wall-clock seconds of each named run, the runs taking turns `repeats` times
+    (so that a load on the machine falls on all of them alike)."""
+    best = {name: float("inf") for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
