@@ -204,6 +204,7 @@ def continuations_of_prefixes(
     hits: Sequence[np.ndarray],
     batch_size: int = 32,
     progress=None,
+    caches: Sequence[KV] | None = None,
 ) -> PrefixContinuations:
     """For each sequence i and each p in prefixes[i], the greedy continuation of its first
     p tokens up to its full length, generating only where no earlier continuation serves.
@@ -211,14 +212,15 @@ def continuations_of_prefixes(
     hits[i][t - 1] says whether teacher-forced argmax predicts token t (0-based) of
     sequence i. A generation is reused only where its own tokens agree with the
     sequence, so a hit that batched numerics flip costs one more generation, never a
-    wrong continuation.
+    wrong continuation. `caches`: the sequences' KV caches when the caller has them
+    (`sequence_caches`); made here when a prefix needs a generation otherwise.
     """
     wanted = [sorted(set(int(p) for p in ps)) for ps in prefixes]
     wanted_sets = [set(ps) for ps in wanted]
     found: list[dict[int, np.ndarray]] = [{} for _ in sequences]
     starts = [_needing_generation(ps, h) for ps, h in zip(wanted, hits)]
     n_generated = 0
-    kv = sequence_caches(loaded, sequences) if any(starts) else []
+    kv = caches if caches is not None else (sequence_caches(loaded, sequences) if any(starts) else [])
     while any(starts):
         jobs = [(i, p) for i, ps in enumerate(starts) for p in sorted(ps)]
         prompts = [sequences[i][:p] for i, p in jobs]
@@ -241,13 +243,15 @@ def sampled_continuations_of_prefixes(
     seed: int,
     batch_size: int = 32,
     progress=None,
+    caches: Sequence[KV] | None = None,
 ) -> PrefixContinuations:
     """For each sequence i and each p in prefixes[i], one continuation of its first p
     tokens up to its full length drawn as the papers' DPD samples (softmax of the logits
     x lambda over the top 50, as `forward.dpd_probabilities`), the generator seeded once
-    with `seed`. A draw serves no other prefix, so every prefix is generated."""
+    with `seed`. A draw serves no other prefix, so every prefix is generated. `caches`: as
+    for `continuations_of_prefixes`."""
     jobs = [(i, p) for i, ps in enumerate(prefixes) for p in sorted(set(int(p) for p in ps))]
-    kv = sequence_caches(loaded, sequences) if jobs else []
+    kv = caches if caches is not None else (sequence_caches(loaded, sequences) if jobs else [])
     prompts = [sequences[i][:p] for i, p in jobs]
     lengths = [len(sequences[i]) - p for i, p in jobs]
     drawn = sampled(

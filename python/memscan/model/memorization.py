@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from memscan.errors import UserError
 from memscan.model.forward import teacher_forced
-from memscan.model.generation import continuations_of_prefixes, sampled_continuations_of_prefixes
+from memscan.model.generation import continuations_of_prefixes, sampled_continuations_of_prefixes, sequence_caches
 from memscan.model.loading import LoadedModel
 from memscan.model.ranks import ONE, Ranks, pick
 from memscan.scan.index import CorpusIndex
@@ -41,6 +41,10 @@ class MemorizationOptions:
     # papers' DPD samples (their NeoDP's EL), the generator seeded with this. Costs a full
     # generation per prefix: a sampled continuation serves no other prefix.
     dpd_seed: int | None = None
+
+    @property
+    def samples_dpd_el(self) -> bool:
+        return self.dpd_seed is not None and self.n > 0
 
 
 def g_column(score: str, n: int) -> str:
@@ -105,43 +109,40 @@ def memorization_table(
     }
     wanted = [_wanted_prefixes(len(s), options) for s in sequences]
     if any(wanted):
-        step = _stage(progress, "generating", sum(map(len, wanted)))
+        draws = sum(max(len(s) - options.n, 0) for s in sequences)
+        sampling = _stage(progress, "sampling (DPD)", draws) if options.samples_dpd_el else None
+        steps = (_stage(progress, "generating", sum(map(len, wanted))), sampling)
         hits = [s.hits for s in stats]
         block = options.sequences_in_flight
         chunks = [
             _generated_columns(
-                loaded, sequences[a : a + block], wanted[a : a + block], hits[a : a + block], options, index, step
+                loaded, sequences[a : a + block], wanted[a : a + block], hits[a : a + block], options, index, steps, a
             )
             for a in range(0, len(sequences), block)
         ]
         columns.update({name: _joined([c[name] for c in chunks]) for name in chunks[0]})
-    if options.dpd_seed is not None and options.n:
-        generations = sum(max(len(s) - options.n, 0) for s in sequences)
-        step = _stage(progress, "sampling (DPD)", generations)
-        columns[f"el_{options.n}_dpd"] = _dpd_el(loaded, sequences, options, options.dpd_seed, step)
     return pa.table(columns)
 
 
-def _dpd_el(loaded, sequences, options: MemorizationOptions, seed: int, step) -> pa.Array:
-    """el_{n}_dpd, block by block as the greedy columns (each block's draws seeded with
-    seed + its first row, so a block draws the same whatever came before it)."""
-    parts = []
-    for a in range(0, len(sequences), options.sequences_in_flight):
-        block = sequences[a : a + options.sequences_in_flight]
-        wanted = [list(range(1, len(s) - options.n + 1)) for s in block]
-        found = sampled_continuations_of_prefixes(loaded, block, wanted, seed + a, options.generation_batch_size, step)
-        parts.append(pa.array(_el(block, found, options.n), pa.float64()))
-    return _joined(parts)
-
-
-def _generated_columns(loaded, sequences, wanted, hits, options: MemorizationOptions, index, step) -> dict:
-    """EL and the k-prompt extraction columns of a block of sequences."""
-    found = continuations_of_prefixes(loaded, sequences, wanted, hits, options.generation_batch_size, step)
+def _generated_columns(loaded, sequences, wanted, hits, options: MemorizationOptions, index, steps, first_row) -> dict:
+    """EL, the k-prompt extraction columns and, with `options.dpd_seed`, DPD's EL of a block
+    of sequences starting at `first_row` (its draws seeded with dpd_seed + first_row, so a
+    block draws the same whatever came before it); both kinds continue from one set of caches."""
+    step, dpd_step = steps
+    caches = sequence_caches(loaded, sequences) if options.samples_dpd_el else None
+    found = continuations_of_prefixes(loaded, sequences, wanted, hits, options.generation_batch_size, step, caches)
     columns = {}
     if options.n:
         columns[f"el_{options.n}"] = pa.array(_el(sequences, found, options.n), pa.float64())
     if options.k:
         columns.update(_extraction(sequences, found, options, index))
+    if options.dpd_seed is not None and options.samples_dpd_el:
+        every = [list(range(1, len(s) - options.n + 1)) for s in sequences]
+        seed = options.dpd_seed + first_row
+        drawn = sampled_continuations_of_prefixes(
+            loaded, sequences, every, seed, options.generation_batch_size, dpd_step, caches
+        )
+        columns[f"el_{options.n}_dpd"] = pa.array(_el(sequences, drawn, options.n), pa.float64())
     return columns
 
 
