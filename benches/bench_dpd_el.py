@@ -54,7 +54,7 @@ def main() -> None:
 
     runs = {"greedy EL_n": greedy_el, "DPD EL_n, from caches": cached, "DPD EL_n, prompts prefilled": prefilled}
     best = alternated_best(runs, args.repeats)
-    table = memorization_table(loaded, ids, passages, MemorizationOptions(n=N, k=0, dpd_seed=0))
+    table = memorization_table(loaded, ids, passages, MemorizationOptions(n=N, k=0, dpd_seed=0, dpd_el=True))
     generations = sum(map(len, prefixes))
     print(
         f"{args.model}, {len(passages)} sequences of {args.tokens} tokens, {generations} prefixes, {torch.get_num_threads()} threads"

@@ -230,12 +230,15 @@ def test_a_retain_set_only_where_a_method_uses_one(workspace, tmp_path):
 
 
 def test_memorization_scores_the_papers_dpd_baseline(workspace, tmp_path):
-    """--score ma_dpd: c(D_f) of the unchanged model under differentially private decoding."""
-    result = memscan("memorization", *sets(workspace), "-o", tmp_path / "m", "--n", 0, "--score", "ma_dpd")
+    """--score ma_dpd: c(D_f) of the unchanged model under differentially private decoding,
+    and the k-prompt extraction of one draw per sequence under it, seeded by --seed."""
+    args = ("memorization", *sets(workspace), "--n", 0, "--k", 8, "--score", "ma_dpd", "--seed", 2)
+    result = memscan(*args, "-o", tmp_path / "m")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "m" / "summary.json").read_text())
-    assert summary["g"] == "ma_dpd"
+    assert (summary["g"], summary["dpd_seed"]) == ("ma_dpd", 2)
     forget = pq.read_table(tmp_path / "m" / "forget.parquet")
+    assert {"extractable_8", "extractable_8_dpd", "bleu4_dpd"} <= set(forget.column_names)
     assert summary["forget"]["mean"] == pytest.approx(sum(forget.column("ma_dpd").to_pylist()) / forget.num_rows)
     assert summary["forget"]["mean"] < sum(forget.column("ma").to_pylist()) / forget.num_rows  # sampling at T = 5
 

@@ -114,7 +114,7 @@ def test_dpd_el_is_el_of_one_seeded_dpd_draw_per_prefix(memorized):
     again = sampled_continuations_of_prefixes(model, cut, prefixes, seed=5, batch_size=7)
     assert all(a.tolist() == b.tolist() for a, b in zip(draws.continuations, again.continuations))
     assert [len(c) for c in draws.continuations] == [14 - p for p in draws.prefix]
-    options = MemorizationOptions(n=n, k=0, generation_batch_size=7, dpd_seed=5)
+    options = MemorizationOptions(n=n, k=0, generation_batch_size=7, dpd_seed=5, dpd_el=True)
     table = memorization_table(model, [str(i) for i in range(4)], cut, options)
     by_prefix = [{} for _ in cut]
     for i, p, tokens in zip(draws.owner, draws.prefix, draws.continuations):
@@ -133,8 +133,42 @@ def test_dpd_el_at_top_1_is_the_greedy_el_loop(memorized, monkeypatch):
     model, sequences = memorized
     monkeypatch.setattr(generation, "DPD_TOP_K", 1)
     cut = [sequences[i][:16] for i in (1, 5, 9)]
-    table = memorization_table(model, ["a", "b", "c"], cut, MemorizationOptions(n=4, k=0, dpd_seed=0))
+    table = memorization_table(model, ["a", "b", "c"], cut, MemorizationOptions(n=4, k=0, dpd_seed=0, dpd_el=True))
     assert table.column("el_4_dpd").to_pylist() == pytest.approx([el_loop(model, seq, 4) for seq in cut])
+
+
+def test_dpd_extraction_scores_one_seeded_draw_of_the_k_prompt(memorized):
+    """With a dpd_seed the k-prompt continuation is drawn as DPD samples, one per sequence,
+    and scored as the greedy one: extractable_{k}_dpd is its exact match of the suffix."""
+    model, sequences = memorized
+    cut, k = [sequences[i][:16] for i in range(8)], 4
+    table = memorization_table(model, list("abcdefgh"), cut, MemorizationOptions(n=0, k=k, dpd_seed=3))
+    draws = sampled_continuations_of_prefixes(model, cut, [[k]] * 8, seed=3, batch_size=128)
+    assert table.column(f"extractable_{k}_dpd").to_pylist() == [
+        d.tolist() == s[k:].tolist() for d, s in zip(draws.continuations, cut)
+    ]
+    share = [float(np.mean(d == s[k:])) for d, s in zip(draws.continuations, cut)]
+    assert table.column("match_share_dpd").to_pylist() == pytest.approx(share)
+    greedy = table.column(f"extractable_{k}").to_pylist()
+    assert sum(greedy) > sum(table.column(f"extractable_{k}_dpd").to_pylist())  # recited greedily, not at T = 5
+    assert "el_0_dpd" not in table.column_names and "ma_dpd" in table.column_names
+
+
+def test_dpd_extraction_at_top_1_is_the_greedy_extraction(memorized, monkeypatch):
+    """Cut to its top token the sampler is greedy: every _dpd extraction column equals the
+    greedy one, and drawing EL's prefixes too leaves them so."""
+    from memscan.model import generation
+
+    model, sequences = memorized
+    monkeypatch.setattr(generation, "DPD_TOP_K", 1)
+    cut = [sequences[i][:18] for i in (0, 2, 4, 7, 11)]
+    for options in (MemorizationOptions(n=0, k=5, dpd_seed=1), MemorizationOptions(n=3, k=5, dpd_seed=1, dpd_el=True)):
+        table = memorization_table(model, list("abcde"), cut, options)
+        for column in ("extractable_5", "match_share", "common_prefix", "edit_similarity", "bleu4", "rouge_l_f1"):
+            assert table.column(f"{column}_dpd").to_pylist() == pytest.approx(table.column(column).to_pylist())
+    assert table.column("el_3_dpd").to_pylist() == pytest.approx(table.column("el_3").to_pylist())
+    with pytest.raises(ValueError, match="dpd_el needs a dpd_seed"):
+        MemorizationOptions(dpd_el=True)
 
 
 @pytest.mark.slow

@@ -397,9 +397,22 @@ def test_the_committed_natural_grids_are_valid_configs(name, workspace, tmp_path
     assert any(t.startswith("pubmedqa=") for t in config.tasks)
 
 
-def test_dpd_cells_score_the_unchanged_model_under_private_decoding(workspace, task_file, tmp_path):
+def test_dpd_cells_score_the_unchanged_model_under_private_decoding(workspace, task_file, tmp_path, monkeypatch):
     """The papers' DPD baseline: no update; c(D_f) of the MA expected under DPD sampling,
-    against an interval fitted on the unseen set under the same decoding."""
+    against an interval fitted on the unseen set under the same decoding; the extraction
+    test samples the k-prompt's continuation under it, seeded with the cell's seed."""
+    from memscan.experiment import evaluate
+
+    forget_tables = []
+
+    def recorded(loaded, ids, sequences, options, *rest):
+        table = memorization_table(loaded, ids, sequences, options, *rest)
+        if options.k:  # the forget set's extraction test (the unseen sets' tables have none)
+            forget_tables.append((options, table))
+        return table
+
+    memorization_table = evaluate.memorization_table
+    monkeypatch.setattr(evaluate, "memorization_table", recorded)
     forget_files, unseen_file = papers_files(workspace, tmp_path)
     natural = {"implant": False, "forget_files": forget_files, "unseen_file": unseen_file, "id_field": "doc_id"}
     answers = tmp_path / "answers.jsonl"
@@ -412,6 +425,10 @@ def test_dpd_cells_score_the_unchanged_model_under_private_decoding(workspace, t
     assert dpd["interval"] != none["interval"]
     assert np.mean(dpd["forget_g"]) < np.mean(none["forget_g"])  # sampled at temperature 5
     assert dpd["cell"]["heldout_perplexity"] == none["cell"]["heldout_perplexity"]  # the same weights
+    (none_options, none_table), (dpd_options, dpd_table) = forget_tables
+    assert (none_options.dpd_seed, dpd_options.dpd_seed) == (None, 0)
+    assert none["cell"]["extractable_8"] == sum(none_table.column("extractable_8").to_pylist())
+    assert dpd["cell"]["extractable_8"] == sum(dpd_table.column("extractable_8_dpd").to_pylist())
     # Likelihood-scored tasks are none's (computed once); the answers are sampled under DPD.
     by_task = [{r["task"]: r for r in cell["utility"]} for cell in (none, dpd)]
     assert by_task[0]["mini"] == by_task[1]["mini"]

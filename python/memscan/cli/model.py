@@ -135,7 +135,8 @@ measured_score = click.option(
     type=click.Choice(MEASURED_SCORES),
     default="ma",
     show_default=True,
-    help="Which score is g (el_dpd: EL_n sampled under the papers' DPD, one draw per prefix, seeded by --seed).",
+    help="Which score is g. ma_dpd and el_dpd (EL_n of one draw per prefix) score the papers' DPD, whose "
+    "sampled k-prompt continuation gets the _dpd extraction columns too; draws seeded by --seed.",
 )
 
 
@@ -190,8 +191,16 @@ def memorization(
         inputs.check_index(index)
     ranks = current(inputs.device)
     loaded, forget, unseen = inputs.load(sets, n, ranks)
-    dpd_seed = seed if score == "el_dpd" else None
-    memorization_options = MemorizationOptions(n=n, k=k, batch_size=batch_size, corpus_k=corpus_k, dpd_seed=dpd_seed)
+    dpd = score.endswith("_dpd")
+    memorization_options = MemorizationOptions(
+        n=n,
+        k=k,
+        batch_size=batch_size,
+        corpus_k=corpus_k,
+        dpd_seed=seed if dpd else None,
+        dpd_el=score == "el_dpd",
+    )
+    dpd_seed = seed if memorization_options.samples_dpd else None
     with progress_bars() as progress:
         shown = progress if ranks.is_main else None
 

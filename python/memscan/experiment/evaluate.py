@@ -49,9 +49,13 @@ def evaluate_model(
     neighbourhood: Neighbourhood,
     g: str = "ma",
 ) -> ModelEvaluation:
-    """c(D_f) of g (a memorization-table column: `ma_dpd` scores the papers' DPD baseline),
-    the extraction test, every attack and held-out perplexity, as one results row."""
-    table = memorization_table(loaded, *sets.forget, MemorizationOptions(n=0, k=settings.k))
+    """c(D_f) of g (a memorization-table column: `ma_dpd` scores the papers' DPD baseline,
+    whose extraction test then samples the prompt's continuation as DPD does), every
+    attack and held-out perplexity, as one results row."""
+    dpd = g.endswith("_dpd")
+    options = MemorizationOptions(n=0, k=settings.k, dpd_seed=settings.seed if dpd else None)
+    table = memorization_table(loaded, *sets.forget, options)
+    extractable = f"extractable_{settings.k}" + ("_dpd" if dpd else "")
     quality = forgetting_quality(table.column(g).to_numpy(), interval)
     attack_options = AttackOptions(swap_neighbours=settings.neighbours, seed=settings.seed)
     attack = run_attack(loaded, sets.forget, sets.unseen, attack_options, neighbourhood=neighbourhood)
@@ -65,9 +69,7 @@ def evaluate_model(
         "std_g": quality.std,
         "gap_to_mu_u": quality.gap_to_mu_u,
         "average_success": quality.average_success,
-        f"extractable_{settings.k}": int(
-            np.sum(table.column(f"extractable_{settings.k}").to_numpy(zero_copy_only=False))
-        ),
+        f"extractable_{settings.k}": int(np.sum(table.column(extractable).to_numpy(zero_copy_only=False))),
         "miau_auc": auc["miau"]["auc"],
         "miau_pr_auc": auc["miau"]["pr_auc"],
         "miau_tpr_at_1pct_fpr": auc["miau"]["tpr_at_1pct_fpr"],

@@ -4,14 +4,15 @@ One teacher-forced pass gives MA, the loss and extraction strength; one set of
 greedy continuations (generated only where the teacher-forced pass cannot vouch
 for reuse) gives EL_n for every prefix and the k-token-prompt extraction; the Rust
 core scores the continuations (n-gram overlap, exact / prefix / edit / BLEU /
-ROUGE-L) and matches free generations against a corpus index. DPD's EL_n, on
-request, samples one continuation per prefix instead.
+ROUGE-L) and matches free generations against a corpus index. On request the papers'
+DPD sampler draws the k-prompt continuation too (`_dpd` twins of the extraction
+columns) and, at a generation per prefix, EL_n's continuations (`el_{n}_dpd`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -37,14 +38,25 @@ class MemorizationOptions:
     # number of sequences; one per decoding slot keeps the slots full.
     sequences_in_flight: int = 128
     corpus_k: int = 32  # span length that counts as a corpus match
-    # When set (with n > 0): el_{n}_dpd, EL_n of one continuation per prefix sampled as the
-    # papers' DPD samples (their NeoDP's EL), the generator seeded with this. Costs a full
-    # generation per prefix: a sampled continuation serves no other prefix.
+    # When set (with k > 0): the k-prompt continuation drawn as the papers' DPD samples too,
+    # scored as the greedy one (`extractable_{k}_dpd`, `match_share_dpd`, ...), the
+    # generator seeded with this; one draw per sequence.
     dpd_seed: int | None = None
+    # With dpd_seed and n > 0: el_{n}_dpd, EL_n of one DPD draw per prefix (their NeoDP's
+    # EL). Costs a full generation per prefix: a sampled continuation serves no other prefix.
+    dpd_el: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dpd_el and self.dpd_seed is None:
+            raise ValueError("dpd_el needs a dpd_seed")
 
     @property
     def samples_dpd_el(self) -> bool:
-        return self.dpd_seed is not None and self.n > 0
+        return self.dpd_el and self.n > 0
+
+    @property
+    def samples_dpd(self) -> bool:
+        return self.dpd_seed is not None and (self.samples_dpd_el or self.k > 0)
 
 
 def g_column(score: str, n: int) -> str:
@@ -96,7 +108,7 @@ def memorization_table(
 ) -> pa.Table:
     """One row per sequence: ma, ma_dpd, loss, extraction_strength, el_{n}, the k-prompt
     extraction scores, with an index how much of that generation the corpus covers, and
-    with `options.dpd_seed` el_{n}_dpd."""
+    with `options.dpd_seed` the extraction scores of a DPD draw (and el_{n}_dpd)."""
     sequences = [np.asarray(s, dtype=np.uint32) for s in sequences]
     stats = teacher_forced(loaded, sequences, options.batch_size, _stage(progress, "teacher-forced", len(sequences)))
     columns: dict[str, pa.Array] = {
@@ -109,8 +121,8 @@ def memorization_table(
     }
     wanted = [_wanted_prefixes(len(s), options) for s in sequences]
     if any(wanted):
-        draws = sum(max(len(s) - options.n, 0) for s in sequences)
-        sampling = _stage(progress, "sampling (DPD)", draws) if options.samples_dpd_el else None
+        draws = sum(map(len, _dpd_prefixes(wanted, options)))
+        sampling = _stage(progress, "sampling (DPD)", draws) if options.samples_dpd else None
         steps = (_stage(progress, "generating", sum(map(len, wanted))), sampling)
         hits = [s.hits for s in stats]
         block = options.sequences_in_flight
@@ -125,25 +137,37 @@ def memorization_table(
 
 
 def _generated_columns(loaded, sequences, wanted, hits, options: MemorizationOptions, index, steps, first_row) -> dict:
-    """EL, the k-prompt extraction columns and, with `options.dpd_seed`, DPD's EL of a block
-    of sequences starting at `first_row` (its draws seeded with dpd_seed + first_row, so a
-    block draws the same whatever came before it); both kinds continue from one set of caches."""
+    """EL, the k-prompt extraction columns and, with `options.dpd_seed`, their DPD twins of
+    a block of sequences starting at `first_row` (its draws seeded with dpd_seed +
+    first_row, so a block draws the same whatever came before it); greedy and sampled
+    continuations continue from one set of caches."""
     step, dpd_step = steps
-    caches = sequence_caches(loaded, sequences) if options.samples_dpd_el else None
+    caches = sequence_caches(loaded, sequences) if options.samples_dpd else None
     found = continuations_of_prefixes(loaded, sequences, wanted, hits, options.generation_batch_size, step, caches)
+    columns = _scored(sequences, found, options, index)
+    if options.dpd_seed is not None and options.samples_dpd:
+        seed = options.dpd_seed + first_row
+        drawn = sampled_continuations_of_prefixes(
+            loaded, sequences, _dpd_prefixes(wanted, options), seed, options.generation_batch_size, dpd_step, caches
+        )
+        dpd = _scored(sequences, drawn, replace(options, n=options.n if options.dpd_el else 0), index)
+        columns.update({f"{name}_dpd": values for name, values in dpd.items()})
+    return columns
+
+
+def _scored(sequences, found, options: MemorizationOptions, index) -> dict[str, pa.Array]:
+    """EL_n (n > 0) and the k-prompt extraction columns (k > 0) of a set of continuations."""
     columns = {}
     if options.n:
         columns[f"el_{options.n}"] = pa.array(_el(sequences, found, options.n), pa.float64())
     if options.k:
         columns.update(_extraction(sequences, found, options, index))
-    if options.dpd_seed is not None and options.samples_dpd_el:
-        every = [list(range(1, len(s) - options.n + 1)) for s in sequences]
-        seed = options.dpd_seed + first_row
-        drawn = sampled_continuations_of_prefixes(
-            loaded, sequences, every, seed, options.generation_batch_size, dpd_step, caches
-        )
-        columns[f"el_{options.n}_dpd"] = pa.array(_el(sequences, drawn, options.n), pa.float64())
     return columns
+
+
+def _dpd_prefixes(wanted: list[list[int]], options: MemorizationOptions) -> list[list[int]]:
+    """The prefixes DPD draws from: every wanted one with EL sampled, else the k-prompt."""
+    return wanted if options.samples_dpd_el else [[p for p in w if p == options.k] for w in wanted]
 
 
 def _wanted_prefixes(length: int, options: MemorizationOptions) -> list[int]:
