@@ -287,7 +287,7 @@ def test_gradient_difference_ascends_on_forget_and_descends_on_retain(memorized)
 
 
 def test_ga_mismatchs_first_loss_is_its_ascent_and_mismatch_terms_with_zero_kl(memorized):
-    from memscan.unlearn.mismatch import Mismatch, mismatched, prompt_tokens, token_kl
+    from memscan.unlearn.mismatch import Mismatch, mismatched, prompt_tokens, sequence_kl
     from memscan.unlearn.phase import TrainingData, Update
 
     model, sequences = fresh(memorized)
@@ -320,13 +320,53 @@ def test_ga_mismatchs_first_loss_is_its_ascent_and_mismatch_terms_with_zero_kl(m
     log_q = torch.log_softmax(moved.model(input_ids=ids).logits.float(), -1)
     log_p = torch.log_softmax(reference.model(input_ids=ids).logits.float(), -1)
     direct = torch.nn.functional.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1).mean()
-    measured = token_kl(moved, reference.model, retain[:2]).detach()
+    tokens = sum(len(s) for s in retain[:2])  # the test model has no BOS context
+    measured = sum(sequence_kl(moved, reference.model, s).detach() for s in retain[:2]) / tokens
     assert float(measured) == pytest.approx(float(direct.detach()), rel=1e-5) and float(measured) > 0
+
+
+def test_ga_mismatchs_update_on_a_moved_model_is_the_written_out_loss_with_its_kl(memorized):
+    """Away from the reference the KL term and its gradient count (both are zero at it):
+    computed a retain sequence at a time, they equal the batched mean over the tokens."""
+    from memscan.unlearn.mismatch import Mismatch, mismatched, prompt_tokens
+    from memscan.unlearn.phase import TrainingData, Update
+
+    model, sequences = fresh(memorized)
+    reference_state = {k: v.clone() for k, v in model.model.state_dict().items()}
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for parameter in model.model.parameters():
+            parameter.add_(0.01 * torch.randn(parameter.shape, generator=generator))
+    check = wrap(copy.deepcopy(model.model))
+    reference = wrap(copy.deepcopy(memorized[0].model))
+    forget, retain = list(sequences[:3]), list(sequences[20:26])
+    phase = Mismatch(seed=4, reference_state=reference_state)
+    loss = phase.gradient(model, Update.whole(0, [[0, 1, 2]]), TrainingData(forget, retain))
+
+    def continuation_ce(batch, prompt):
+        ids = torch.as_tensor(np.stack(batch).astype(np.int64))
+        logits = check.model(input_ids=ids).logits[:, :-1].float()
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+        return ce[:, prompt - 1 :].mean(1).mean()
+
+    completions, _ = mismatched(forget, retain, phase.completions_rng(0, 0))
+    ids = torch.as_tensor(np.stack(retain[:3]).astype(np.int64))  # the update's retain micro-batch
+    log_q = torch.log_softmax(check.model(input_ids=ids).logits.float(), -1)
+    with torch.no_grad():
+        log_p = torch.log_softmax(reference.model(input_ids=ids).logits.float(), -1)
+    kl = torch.nn.functional.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1).mean()
+    p = prompt_tokens(forget[0])
+    expected = 0.5 * -continuation_ce(forget, p) + continuation_ce(completions, p) + kl
+    expected.backward()
+    assert float(kl.detach()) > 0 and loss == pytest.approx(float(expected.detach()), rel=1e-5)
+    for a, b in zip(grads(model.model), grads(check.model)):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_ga_mismatch_passes_no_more_sequences_at_once_than_a_micro_batch(memorized):
     """Its K = 5 completions per forget sequence go through the model a micro-batch at a
-    time: one pass over all of them held 4 GB of logits for Gemma-3's vocabulary."""
+    time (one pass over all of them held 4 GB of logits for Gemma-3's vocabulary), its
+    KL term a retain sequence at a time."""
     from memscan.unlearn.mismatch import Mismatch
     from memscan.unlearn.phase import TrainingData, Update
 
@@ -343,7 +383,7 @@ def test_ga_mismatch_passes_no_more_sequences_at_once_than_a_micro_batch(memoriz
     model.model.forward = counting
     forget, retain = list(sequences[:3]), list(sequences[20:26])
     phase.gradient(model, Update.whole(0, [[0, 1, 2]]), TrainingData(forget, retain))
-    assert max(rows_per_pass) == 3 and sum(rows_per_pass) == 3 + 3 + 15  # ascent, KL on 3 retain, 15 completions
+    assert rows_per_pass == [3, 1, 1, 1, 3, 3, 3, 3, 3]  # ascent, KL a retain sequence at a time, 15 completions
 
 
 def test_ga_mismatchs_reference_model_survives_a_resume(memorized, tmp_path):
