@@ -11,6 +11,7 @@ the ascent and batched KL terms in one backward and (c) memscan's whole update (
 KL a retain sequence at a time; completions a micro-batch at a time).
 
     python benches/bench_mismatch_memory.py [--model smollm2-135m] [--tokens 200] [--micro-batch 4]
+        [--parts one-pass one-graph update]   # Gemma-3-270M's one-pass term needs ~40 GiB
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--micro-batch", type=int, default=4)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="the parts to measure")
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # one measurement, in a child process
     args = parser.parse_args()
     if args.part:
@@ -49,11 +51,11 @@ def main() -> None:
     print(
         f"{args.model}: micro-batch {args.micro_batch} of {args.tokens} tokens, K = {RANDOM_COMPLETIONS} completions each"
     )
-    for part, label in PARTS.items():
+    for part in args.parts:
         child = subprocess.run(
             [sys.executable, __file__, *shared, "--part", part], capture_output=True, text=True, check=True
         )
-        print(f"  {label + ':':<42} +{float(child.stdout.split()[-1]) / 1024:.2f} GiB above the loaded models")
+        print(f"  {PARTS[part] + ':':<42} +{float(child.stdout.split()[-1]) / 1024:.2f} GiB above the loaded models")
 
 
 def measure(args: argparse.Namespace) -> float:
