@@ -26,7 +26,7 @@ import torch
 from memscan import memory
 from memscan.model.loading import load_model
 from memscan.model.training import sequence_mean_ce, train_in_fp32
-from memscan.unlearn.mismatch import RANDOM_COMPLETIONS, Mismatch, mismatched, prompt_tokens
+from memscan.unlearn.mismatch import RANDOM_COMPLETIONS, WEIGHTS, Mismatch, mismatched, prompt_tokens
 from memscan.unlearn.phase import TrainingData, Update
 
 PARTS = {
@@ -83,7 +83,8 @@ def measure(args: argparse.Namespace) -> float:
             log_p = torch.log_softmax(reference(input_ids=ids).logits.float(), -1)
         kl = torch.nn.functional.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1).mean()
         ascent = -sequence_mean_ce(loaded, forget, [prompt_tokens(s) for s in forget]).mean()
-        (0.5 * ascent + kl).backward()
+        w_bad, _, w_normal = WEIGHTS
+        (w_bad * ascent + w_normal * kl).backward()
     else:
         phase.gradient(loaded, Update.whole(0, [list(range(len(forget)))]), TrainingData(forget, retain))
     return memory.peak_rss_mib() - base
