@@ -3,10 +3,12 @@
 import json
 import subprocess
 
+import click
 import pyarrow.parquet as pq
 import pytest
 
 from helpers import fails_cleanly, memscan, memscan_process
+from memscan.cli import main
 
 GENESIS = "In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness [was] upon the face of the deep."
 
@@ -259,3 +261,22 @@ def test_an_eof_error_anywhere_is_one_line_not_an_interrupt():
     assert [line for line in result.stderr.splitlines() if line] == [
         "memscan: error: an input ended early (Compressed file ended before the end-of-stream marker was reached)"
     ]
+
+
+def _commands(command, path):
+    """Every leaf command under `command`, with the words that call it."""
+    if not isinstance(command, click.Group):
+        yield path, command
+        return
+    context = click.Context(command)
+    for name in command.list_commands(context):
+        yield from _commands(command.get_command(context, name), [*path, name])
+
+
+def test_every_option_says_what_it_does():
+    """Each command's options have help, and an unbounded number shows no range (click's `x<=None`)."""
+    for path, command in _commands(main, ["memscan"]):
+        text = command.get_help(click.Context(command, info_name=" ".join(path)))
+        assert "None" not in text, path
+        silent = [p.opts[0] for p in command.params if isinstance(p, click.Option) and not p.help]
+        assert silent == [], (path, silent)

@@ -11,7 +11,9 @@ from memscan.cli import options
 
 @click.command()
 @options.output("Folder to create for the report, tables and plots.", default=Path("memscan-demo"))
-@click.option("--max-epochs", type=options.count(1), default=10, show_default=True)
+@click.option(
+    "--max-epochs", type=options.count(1), default=10, show_default=True, help="At most this many epochs per method."
+)
 @options.overwrite
 def demo(out, max_epochs, overwrite):
     """The main job on the built-in model: implant KJV passages, measure, unlearn with GA/SGA/TA/TAU, report."""

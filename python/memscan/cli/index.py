@@ -49,7 +49,7 @@ def index_build(
     engine,
     ray_address,
 ):
-    """Index INPUTS (JSONL, text, Parquet, datasets folders; `kjv` or `transformers-configs` for a built-in corpus) into OUTPUT.
+    """Index INPUTS (JSONL, CSV, text, Parquet, datasets folders; `kjv` or `transformers-configs` for a built-in corpus) into OUTPUT.
 
     With --engine ray each input is indexed by its own Ray task (sorting on --threads
     threads, default 1), so give a large corpus as many files; OUTPUT must be on a

@@ -100,7 +100,7 @@ def model_inputs(command):
             "forget_path",
             required=True,
             type=click.Path(path_type=Path),
-            help="Forget set (JSONL/txt/Parquet; text or token ids).",
+            help="Forget set (JSONL/CSV/txt/Parquet; text or token ids).",
         ),
         click.option(
             "--unseen",
@@ -332,11 +332,18 @@ def _gamma(_ctx, _param, value: str) -> float | None:
 @click.command()
 @model_inputs
 @options.output("Folder to create (or to resume an unfinished run in).")
-@click.option("--method", type=click.Choice(METHODS), required=True)
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    required=True,
+    help="The unlearning method (docs/definitions.md); gd and ga_mismatch need --retain.",
+)
 @click.option(
     "--lr", type=options.Finite(min=0, min_open=True), default=5e-5, show_default=True, help="Adam learning rate."
 )
-@click.option("--betas", type=options.Finite(), nargs=2, default=(0.9, 0.98), show_default=True)
+@click.option(
+    "--betas", type=options.Finite(), nargs=2, default=(0.9, 0.98), show_default=True, help="Adam's beta1 and beta2."
+)
 @click.option("--max-epochs", type=options.count(0), default=20, show_default=True, help="At most this many epochs.")
 @click.option(
     "--gamma",
@@ -377,7 +384,14 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     show_default=True,
     help="TAU: SGA until mean g falls below this, then TA.",
 )
-@click.option("--tau-lambda", "tau_lam", type=options.Finite(), default=1.0, show_default=True)
+@click.option(
+    "--tau-lambda",
+    "tau_lam",
+    type=options.Finite(),
+    default=1.0,
+    show_default=True,
+    help="TAU: TA's lambda after the switch, relative to the weights there.",
+)
 @click.option(
     "--npo-beta", type=options.Finite(min=0, min_open=True), default=0.1, show_default=True, help="NPO's beta."
 )

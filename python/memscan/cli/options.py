@@ -117,6 +117,10 @@ class Finite(click.FloatRange):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
 
+    def _describe_range(self) -> str:
+        """No range in the help of an unbounded number (click would print `x<=None`)."""
+        return "" if self.min is None and self.max is None else super()._describe_range()
+
 
 LARGEST_COUNT = 2**31 - 1  # what every count (tokens, threads, epochs, batch size) fits in
 
@@ -154,7 +158,7 @@ threads = click.option(
 )
 overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 text_field = click.option(
-    "--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text."
+    "--text-field", default="text", show_default=True, help="JSONL/CSV/Parquet field holding the text."
 )
 id_field = click.option("--id-field", default="id", show_default=True, help="Field holding each record's id.")
 seed = click.option(
