@@ -175,6 +175,21 @@ def test_bad_input_gives_one_line_and_exit_2(workspace, tmp_path, case, message)
     fails_cleanly(result, message)
 
 
+def test_min_tokens_leaves_short_unseen_sequences_out(workspace, tmp_path):
+    """The papers' Pile text holds a few short sequences: without --min-tokens they stop the
+    run with a hint, with it they are left out and counted; what is left must still be enough."""
+    unseen = tmp_path / "unseen.jsonl"
+    rows = [json.loads(line) for line in (workspace / "unseen.jsonl").read_text().splitlines()]
+    write_jsonl(unseen, [*rows, {"id": "short", "text": "w1 w2 w3"}])
+    args = ["memorization", *sets(workspace, unseen=unseen), "--n", 4, "--k", 0]
+    fails_cleanly(memscan(*args, "-o", tmp_path / "a"), "--min-tokens 5 leaves such unseen sequences out")
+    result = memscan(*args, "-o", tmp_path / "b", "--min-tokens", 5)
+    assert result.returncode == 0, result.stderr
+    assert "left out 1 unseen sequences under 5 tokens" in result.stderr
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["interval"]["n_unseen"] == len(rows)
+    fails_cleanly(memscan(*args, "-o", tmp_path / "c", "--min-tokens", 100), "the unseen set holds 0 sequences")
+
+
 def test_the_paper_preset_fills_what_the_command_line_leaves_unset(workspace, tmp_path):
     args = [
         "unlearn",

@@ -72,3 +72,17 @@ def test_a_csv_without_the_text_field_names_it(tmp_path):
     path.write_text("doc_id\tbody\n1\thello\n")
     with pytest.raises(UserError, match="needs a string field 'text'"):
         list(read_records(path))
+
+
+def test_a_named_id_field_must_be_in_every_record(tmp_path):
+    """Without the default `id` a record is FILE:ROW; a field the user named (a typo of
+    doc_id here) missing from a record is an error naming the record, in every format."""
+    jsonl = tmp_path / "set.jsonl"
+    jsonl.write_text(json.dumps({"doc_id": 1, "text": "one"}) + "\n" + json.dumps({"text": "two"}) + "\n")
+    assert [r.id for r in read_records(jsonl)] == ["set.jsonl:1", "set.jsonl:2"]
+    with pytest.raises(UserError, match=r"set.jsonl:2: no id field 'doc_id'"):
+        list(read_records(jsonl, id_field="doc_id"))
+    csv_path = tmp_path / "set.csv"
+    csv_path.write_text("doc_id,text\n1,one\n")
+    with pytest.raises(UserError, match=r"set.csv row 1: no id field 'docid'"):
+        list(read_records(csv_path, id_field="docid"))

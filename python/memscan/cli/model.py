@@ -30,6 +30,7 @@ class ModelInputs:
     tokenizer: str | None
     device: str | None
     max_tokens: int | None
+    min_tokens: int | None
     text_field: str
     id_field: str
 
@@ -65,13 +66,20 @@ class ModelInputs:
         that needs no scoring (n: EL_n's n, 0 without EL)."""
         from memscan.model.loading import load_model
         from memscan.model.memorization import check_sequences
-        from memscan.model.sequences import check_disjoint, encode_set
+        from memscan.model.sequences import check_disjoint, encode_set, long_enough
 
         if ranks.is_main:
             click.echo(f"loading {self.model}…" + (f" ({ranks.size} processes)" if ranks.size > 1 else ""), err=True)
         loaded = load_model(self.model, ranks.device or self.device, self.tokenizer)
         forget = encode_set(sets.forget, loaded, self.max_tokens)
         unseen = encode_set(sets.unseen, loaded, self.max_tokens)
+        if self.min_tokens:
+            kept = long_enough(unseen, self.min_tokens)
+            if ranks.is_main and len(kept[1]) < len(unseen[1]):
+                left_out = len(unseen[1]) - len(kept[1])
+                click.echo(f"left out {left_out} unseen sequences under {self.min_tokens} tokens", err=True)
+            unseen = kept
+            check_unseen_count(len(unseen[1]))
         check_sequences(*forget, n, "forget")
         check_sequences(*unseen, n, "unseen")
         check_disjoint(forget, unseen)
@@ -112,6 +120,7 @@ def model_inputs(command):
         options.tokenizer(None, "Tokenizer folder or hub id [default: the model's]."),
         options.device,
         options.max_tokens,
+        options.min_tokens,
         options.text_field,
         options.id_field,
     ]

@@ -16,6 +16,7 @@ from click.core import ParameterSource
 
 from memscan.errors import IndexCorruptError, UserError, first_line
 from memscan.model.ranks import launched, leave_process_group, process_group_open
+from memscan.scan.readers import DEFAULT_ID_FIELD
 from memscan.unlearn.config import PRESETS
 
 # The commands that, launched as several processes, split their work between them.
@@ -160,7 +161,13 @@ overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing 
 text_field = click.option(
     "--text-field", default="text", show_default=True, help="JSONL/CSV/Parquet field holding the text."
 )
-id_field = click.option("--id-field", default="id", show_default=True, help="Field holding each record's id.")
+id_field = click.option(
+    "--id-field",
+    default=DEFAULT_ID_FIELD,
+    show_default=True,
+    help="Field holding each record's id; a field other than the default must be in every record "
+    "(without the default's, a record is FILE:ROW).",
+)
 seed = click.option(
     "--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of every random draw."
 )
@@ -190,6 +197,13 @@ max_tokens = click.option(
     type=click.IntRange(2, LARGEST_COUNT),
     default=None,
     help="Cut every sequence to its first N tokens.",
+)
+min_tokens = click.option(
+    "--min-tokens",
+    type=count(2),
+    default=None,
+    help="Leave out unseen sequences shorter than N tokens (after --max-tokens; the papers' Pile text holds a "
+    "few short ones). The forget set is kept whole.",
 )
 preset = click.option(
     "--preset",

@@ -138,8 +138,6 @@ def _usable(
     loaded: LoadedModel, path: Path, tokens: int, text_field: str, id_field: str, min_tokens: int
 ) -> tuple[list[str], list[np.ndarray]]:
     """(ids, sequences) of a file, each cut to its first `tokens` tokens, those shorter than `min_tokens` left out."""
-    from memscan.model.sequences import encode_set, read_set
+    from memscan.model.sequences import encode_set, long_enough, read_set
 
-    ids, sequences = encode_set(read_set(path, text_field, id_field), loaded, tokens)
-    kept = [i for i, s in enumerate(sequences) if len(s) >= min_tokens]
-    return [ids[i] for i in kept], [sequences[i] for i in kept]
+    return long_enough(encode_set(read_set(path, text_field, id_field), loaded, tokens), min_tokens)

@@ -95,6 +95,7 @@ def check_sequences(ids: Sequence[str], sequences: Sequence[np.ndarray], n: int,
         raise UserError(
             f"{what} sequence {ids[short]!r} has {len(sequences[short])} tokens; scores need at least {minimum}"
             + (f" (n + 1 for EL_{n}; pass a smaller --n)" if n else "")
+            + (f"; --min-tokens {minimum} leaves such unseen sequences out" if what == "unseen" else "")
         )
 
 

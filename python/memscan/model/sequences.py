@@ -40,6 +40,12 @@ def encode_set(
     return ids, sequences
 
 
+def long_enough(labelled: tuple[list[str], list[np.ndarray]], min_tokens: int) -> tuple[list[str], list[np.ndarray]]:
+    """The (ids, sequences) of at least `min_tokens` tokens."""
+    kept = [i for i, s in enumerate(labelled[1]) if len(s) >= min_tokens]
+    return [labelled[0][i] for i in kept], [labelled[1][i] for i in kept]
+
+
 def check_disjoint_records(forget: Sequence[Record], unseen: Sequence[Record]) -> None:
     """Refuse unseen records whose text (or token list) is also in the forget set."""
 

@@ -1,8 +1,12 @@
 """Reading documents and sequences from the formats users have.
 
-JSONL (one object per line, a text field or a list of token ids), plain text,
-Parquet, and folders written by `datasets.Dataset.save_to_disk`. Records stream one
-at a time, so a corpus larger than memory can be indexed.
+JSONL (one object per line, a text field or a list of token ids), CSV/TSV with a
+header row, plain text, Parquet, and folders written by `datasets.Dataset.save_to_disk`.
+Records stream one at a time, so a corpus larger than memory can be indexed.
+
+A record's id is its `id_field`; a record without one is named FILE:ROW when the field
+is the default `id`, while a field the user named must be in every record (a typo would
+otherwise name every record FILE:ROW without a word).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from memscan.errors import UserError, first_line
 TEXT_SUFFIXES = {".txt", ".md", ".text"}
 JSONL_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 CSV_SUFFIXES = {".csv", ".tsv"}  # with a header row, e.g. the papers' forget sets: doc_id,corpus,text
+DEFAULT_ID_FIELD = "id"
 csv.field_size_limit(2**31 - 1)  # a document is one field, however long
 
 
@@ -40,7 +45,7 @@ class Record:
 
 
 def read_records(
-    path: str | Path, text_field: str = "text", id_field: str = "id", split_lines: bool = False
+    path: str | Path, text_field: str = "text", id_field: str = DEFAULT_ID_FIELD, split_lines: bool = False
 ) -> Iterator[Record]:
     """Records of one input. Plain text is one document per file, or one per
     non-empty line with `split_lines`."""
@@ -84,7 +89,12 @@ def _text_lines(path: Path, newline: str | None = None) -> Iterator[TextIO]:
 def _record(raw: dict, where: str, source: str, default_id: str, text_field: str, id_field: str) -> Record:
     text = raw.get(text_field)
     tokens = raw.get("tokens")
-    rid = str(raw[id_field]) if raw.get(id_field) is not None else default_id
+    if raw.get(id_field) is not None:
+        rid = str(raw[id_field])
+    elif id_field == DEFAULT_ID_FIELD:
+        rid = default_id
+    else:
+        raise UserError(f"{where}: no id field {id_field!r}")
     if isinstance(text, str):
         return Record(rid, source, text=text, fields=raw)
     if isinstance(tokens, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
