@@ -258,6 +258,26 @@ def test_npos_reference_survives_a_resume(memorized, tmp_path):
     assert torch.equal(resumed.phase.reference, first.phase.reference)
 
 
+def test_checkpoints_wait_for_their_interval_and_change_nothing(memorized, tmp_path, monkeypatch):
+    """With `checkpoint_seconds` a checkpoint is written only once that long has passed since
+    the last: on a clock that moves 1 s a reading, 3 epochs hold no checkpoint at 1e6 s and
+    the run ends where one that checkpoints every update does; at 0 the last epoch is saved."""
+    from memscan.unlearn import loop
+
+    readings = iter(range(10**6))
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: float(next(readings)))
+    config = UnlearnConfig("ga", lr=3e-3, max_epochs=3)
+    ends = {}
+    for every in (0.0, 1e6):
+        model, sequences = fresh(memorized)
+        path = tmp_path / f"{every}.pt"
+        state = Unlearning(model, sequences[:6], INTERVAL, config, checkpoint=path, checkpoint_seconds=every).run()
+        ends[every] = ([r.g for r in state.records], cpu_copy(model.model))
+        assert path.exists() == (every == 0.0)
+    assert ends[0.0][0] == ends[1e6][0]
+    assert all(torch.equal(ends[0.0][1][k], ends[1e6][1][k]) for k in ends[0.0][1])
+
+
 def test_gradient_difference_ascends_on_forget_and_descends_on_retain(memorized):
     from memscan.unlearn.gd import GradientDifference
     from memscan.unlearn.phase import TrainingData, Update

@@ -465,10 +465,19 @@ def _gamma(_ctx, _param, value: str) -> float | None:
     help="Launched as several processes: shard the weights, gradients and optimizer state across them (FSDP), "
     "for a model whose training state does not fit one device.",
 )
+@click.option(
+    "--checkpoint-every",
+    "checkpoint_seconds",
+    type=options.Finite(min=0),
+    default=0.0,
+    help="Seconds at least between checkpoints [default: 0, after every update]. A checkpoint is the whole "
+    "training state (12 bytes a parameter, 16 for TA and TAU), which for a large model on a GPU takes longer to "
+    "write than an epoch: pass e.g. 600 to lose at most that much work to a kill.",
+)
 @options.seed
 @options.preset
 @click.pass_context
-def unlearn(ctx, inputs: ModelInputs, out, retain_path, guard_path, fsdp, **settings):
+def unlearn(ctx, inputs: ModelInputs, out, retain_path, guard_path, fsdp, checkpoint_seconds, **settings):
     """Unlearn the forget set from MODEL with GA, SGA, TA, TAU, NPO, or with --retain gradient difference
     (gd) or GA+Mismatch; writes OUT/model, epochs.parquet, run.json."""
     from memscan.model.sequences import check_disjoint, encode_set, read_set
@@ -511,6 +520,7 @@ def unlearn(ctx, inputs: ModelInputs, out, retain_path, guard_path, fsdp, **sett
         ranks=ranks,
         shard=fsdp,
         guard=guard,
+        checkpoint_seconds=checkpoint_seconds,
     )
     if not ranks.is_main:
         return

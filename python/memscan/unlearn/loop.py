@@ -4,7 +4,8 @@ Every epoch: score each forget sequence (on the weights the method's phase names
 record the scores, stop if the phase's rule says so, else take one full-batch update
 (the effective batch is the forget set, or the phase's selection of it, in
 micro-batches). Weights are fp32 masters while training. The state
-after each update is checkpointed, so a killed run resumes from its last finished
+after each update is checkpointed (or, with `checkpoint_seconds`, after the first update
+that far from the last checkpoint), so a killed run resumes from its last checkpointed
 epoch and, with the same seed, ends where an uninterrupted run would. A non-finite or
 exploding loss stops the run on the last good weights and says so.
 
@@ -91,11 +92,15 @@ class Unlearning:
         ranks: Ranks = ONE,
         shard: bool = False,
         guard: Sequence[np.ndarray] | None = None,
+        checkpoint_seconds: float = 0.0,
     ):
         """`neighbourhood`: MIAU's candidates and neighbours (made from the input model); when
         given, the attack's ROC and PR AUC are recorded every epoch, as the authors did.
         `shard`: FSDP across the launched `ranks`. `guard`: text whose perplexity is
-        recorded every epoch and held under `config.max_ppl_ratio` times the input model's."""
+        recorded every epoch and held under `config.max_ppl_ratio` times the input model's.
+        `checkpoint_seconds`: write the checkpoint only once this long has passed since the
+        last (or the start): a checkpoint is the whole training state, 12 bytes a parameter
+        and more, which takes longer to write than a large model's epoch on a GPU."""
         if config.max_ppl_ratio is not None and not guard:
             raise UserError("a perplexity limit needs guard text to measure it on")
         self.ranks, self.guard = ranks, None if guard is None else [np.asarray(s, np.uint32) for s in guard]
@@ -107,6 +112,7 @@ class Unlearning:
         )
         self.data = TrainingData(self.forget, None if retain is None else [np.asarray(s, np.uint32) for s in retain])
         self.checkpoint, self.neighbourhood = checkpoint, neighbourhood
+        self.checkpoint_seconds, self.checkpointed_at = checkpoint_seconds, time.perf_counter()
         self.log = log or (lambda message: None)
         torch.manual_seed(config.seed)
         train_in_fp32(loaded)
@@ -241,8 +247,12 @@ class Unlearning:
 
     # ---- checkpoints -------------------------------------------------------------
     def _save_checkpoint(self) -> None:
-        """Whole tensors (gathered from every rank of a sharded model), written by rank 0."""
+        """Whole tensors (gathered from every rank of a sharded model), written by rank 0;
+        when due on rank 0's clock, which every rank follows (gathering takes them all)."""
         if self.checkpoint is None:
+            return
+        due = time.perf_counter() - self.checkpointed_at >= self.checkpoint_seconds
+        if not self.ranks.all(due if self.ranks.is_main else True):
             return
         model, saved = self.loaded.model, self.phase.saved_state()
         payload = {
@@ -259,6 +269,7 @@ class Unlearning:
         tmp = self.checkpoint.with_name(self.checkpoint.name + ".partial")
         torch.save(payload, tmp)
         os.replace(tmp, self.checkpoint)
+        self.checkpointed_at = time.perf_counter()
 
     def _resume(self, checkpoint: Path) -> None:
         payload = torch.load(checkpoint, map_location="cpu", weights_only=False)

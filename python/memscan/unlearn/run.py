@@ -66,6 +66,7 @@ def run_unlearning(
     ranks: Ranks = ONE,
     shard: bool = False,
     guard: Sequence[np.ndarray] | None = None,
+    checkpoint_seconds: float = 0.0,
 ) -> dict:
     """Run one method to its stopping rule and write the results into `out`; returns run.json's content.
     `retain`: the retain set of the methods that use one (config.uses_retain). Launched as
@@ -73,7 +74,8 @@ def run_unlearning(
     with the model's training state sharded across them (FSDP, model/sharding.py).
     `guard`: text whose perplexity is recorded every epoch and held under
     `config.max_ppl_ratio` times the input model's; the unseen set when a limit is set
-    and no guard text is given."""
+    and no guard text is given. `checkpoint_seconds`: at least this long between checkpoints
+    (0: after every update)."""
     if guard is None and config.max_ppl_ratio is not None:
         guard = unseen
     check_retain(config, retain)
@@ -116,7 +118,20 @@ def run_unlearning(
         )
         log(f"MIAU tracked every epoch: {neighbourhood.generator}")
     targets = Targets(interval, run["unseen_el_mean"])
-    loop = Unlearning(loaded, forget_seqs, targets, config, checkpoint, log, neighbourhood, retain, ranks, shard, guard)
+    loop = Unlearning(
+        loaded,
+        forget_seqs,
+        targets,
+        config,
+        checkpoint,
+        log,
+        neighbourhood,
+        retain,
+        ranks,
+        shard,
+        guard,
+        checkpoint_seconds,
+    )
     state = loop.run()
     log(f"stopped: {state.reason}")
     weights = sharding.full_weights(loaded.model) if loop.sharded else None  # every rank takes part
