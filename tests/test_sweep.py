@@ -12,7 +12,7 @@ import torch
 from helpers import fails_cleanly, memscan, write_jsonl
 from memscan.errors import UserError
 from memscan.experiment.sweep import config_from_dict, run_sweep
-from memscan.experiment.sweep.run import cell_path
+from memscan.experiment.sweep.run import cell_path, checkpoint_path
 from memscan.model.weights import weights_digest
 from tiny_model import tiny_model
 
@@ -165,6 +165,34 @@ def test_sweep_caches_every_cell_and_resumes(workspace, task_file, tmp_path):
     assert kept.stat().st_mtime_ns == kept_before and pq.read_table(out / "results.parquet").num_rows == 4
     with pytest.raises(UserError, match="holds a sweep with other settings"):
         run_sweep(tiny_grid(workspace, task_file, tokens=12), out)
+
+
+@pytest.mark.slow
+def test_an_interrupted_cell_goes_on_from_its_checkpoint(workspace, task_file, tmp_path, monkeypatch):
+    """A cell stopped right after its unlearning's first checkpoint resumes from it (the
+    record says so) and ends as the uninterrupted cell did; once written, no checkpoint is left."""
+    from memscan.unlearn.loop import Unlearning
+
+    config = tiny_grid(workspace, task_file, max_epochs=3)
+    model, straight, out = config.models[0], tmp_path / "straight", tmp_path / "stopped"
+    run_sweep(config, straight)
+    save = Unlearning._save_checkpoint
+
+    def save_then_stop(self):
+        save(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Unlearning, "_save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(config, out, checkpoint_seconds=0)
+    checkpoint = checkpoint_path(out, model, 4, 0, "ga")
+    assert checkpoint.exists() and not cell_path(out, model, 4, 0, "ga").exists()
+    monkeypatch.undo()
+    run_sweep(config, out)  # without checkpoints of its own: the one left behind is resumed anyway
+    before, after = (json.loads(cell_path(o, model, 4, 0, "ga").read_text()) for o in (straight, out))
+    assert after["resumed_from_checkpoint"] and "resumed_from_checkpoint" not in before
+    assert after["forget_g"] == before["forget_g"] and after["cell"]["updates"] == before["cell"]["updates"]
+    assert after["cell"]["stopped"] == before["cell"]["stopped"] and not checkpoint.exists()
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -57,14 +58,23 @@ def audit_demo(out, device, overwrite):
     help="Run only every N-th (model, forget size, seed) group, from the I-th (0-based): start N processes on one "
     "folder, e.g. one per GPU with CUDA_VISIBLE_DEVICES.",
 )
-def sweep(config, out, shard):
+@click.option(
+    "--checkpoint-every",
+    "checkpoint_seconds",
+    type=options.Finite(min=0),
+    default=None,
+    help="Checkpoint a cell's unlearning at most this often (seconds; under OUT/checkpoints, removed once the "
+    "cell is written), so an interrupted cell goes on from there [default: none; a checkpoint left by an "
+    "earlier run is resumed anyway].",
+)
+def sweep(config, out, shard, checkpoint_seconds):
     """Every (model, forget-set size, seed, method) cell of CONFIG (TOML); resumes where it stopped."""
     from memscan import io
     from memscan.experiment.sweep import read_config, run_sweep
 
     part = _shard(shard)
     io.check_apart(out, [config])
-    run_sweep(read_config(config), out, part)
+    run_sweep(read_config(config), out, part, math.inf if checkpoint_seconds is None else checkpoint_seconds)
 
 
 def _shard(value: str) -> tuple[int, int]:

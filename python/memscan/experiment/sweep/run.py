@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -52,6 +54,12 @@ def cell_path(out: Path, model: str, size: int, seed: int, method: str) -> Path:
     return out / "cells" / slug / f"forget{size}" / f"seed{seed}" / f"{method}.json"
 
 
+def checkpoint_path(out: Path, model: str, size: int, seed: int, method: str) -> Path:
+    """Where a cell's unlearning keeps its training state until the cell is written."""
+    cell = cell_path(out, model, size, seed, method)
+    return out / "checkpoints" / cell.relative_to(out / "cells").with_suffix(".pt")
+
+
 def check_models(config: SweepConfig) -> None:
     """Every model loadable and its tokenizer able to fill the largest forget set, before
     any model is loaded or the sweep folder made (loads the tokenizers alone)."""
@@ -82,7 +90,9 @@ def open_sweep(config: SweepConfig, out: Path) -> None:
             )
         if not changed:
             return  # resume
-        # no cell finished under the old settings: nothing is lost by taking the new ones
+        # no cell finished under the old settings: nothing is lost by taking the new ones,
+        # and no checkpoint of theirs may be resumed under these
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
     if not out.parent.exists():
         raise UserError(f"{out.parent}: no such directory")
     out.mkdir(exist_ok=True)
@@ -114,6 +124,7 @@ class CellResult:
     interval: Interval  # of g, from the unseen set
     g: str = "ma"  # the memorization-table column c(D_f) counts: ma_dpd for DPD
     utility_reused: bool = False  # every task's results came from an earlier cell with the same weights
+    resumed: bool = False  # its unlearning went on from a checkpoint: seconds and peaks are this process's
 
     def cell(self) -> dict:
         """The cell's row of results.parquet."""
@@ -143,6 +154,7 @@ class CellResult:
             **({"retain": retain} if retain else {}),
             "code_commit": commit,
             **({"utility_reused": True} if self.utility_reused else {}),
+            **({"resumed_from_checkpoint": True} if self.resumed else {}),
             "g": self.g,
             "interval": self.interval.to_dict(),
             "repeats": implanted.repeats,
@@ -151,11 +163,17 @@ class CellResult:
         }
 
 
-def run_sweep(config: SweepConfig, out: Path, shard: tuple[int, int] = (0, 1)) -> None:
+def run_sweep(
+    config: SweepConfig, out: Path, shard: tuple[int, int] = (0, 1), checkpoint_seconds: float = math.inf
+) -> None:
     """Run the cells not yet in `out`. shard = (i, n): only the groups (model, forget size,
     seed) whose place in the grid is i modulo n, so that n processes (one per GPU) can
     share one sweep folder; each writes the report of every cell finished so far. Each
-    cell resets the process's peak-memory counters to record its own peak."""
+    cell resets the process's peak-memory counters to record its own peak.
+    `checkpoint_seconds`: at least this long between the checkpoints of a cell's
+    unlearning (under out/checkpoints, removed once the cell is written; inf: none), so
+    an interrupted cell goes on from its last one; one left by an earlier run is resumed
+    whatever this is."""
     from memscan.experiment.sweep.report import commit_of_code, write_report
 
     tasks, harness = resolve_tasks(list(config.tasks))
@@ -195,13 +213,15 @@ def run_sweep(config: SweepConfig, out: Path, shard: tuple[int, int] = (0, 1)) -
                 for method in methods:
                     load_weights(loaded.model, implanted_weights)
                     experiment = (implanted, neighbourhood, retain)
-                    result = _run_cell(loaded, group, method, experiment, config, (tasks, harness), suites)
+                    checkpoint = (checkpoint_path(out, model, size, seed, method), checkpoint_seconds)
+                    result = _run_cell(loaded, group, method, experiment, config, (tasks, harness), suites, checkpoint)
                     path = cell_path(out, model, size, seed, method)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     used = (
                         {"file": config.retain_file, "size": config.retain_size} if method in RETAIN_METHODS else None
                     )
                     io.write_text(json.dumps(result.record(implanted, commit, used), indent=1), path)
+                    checkpoint[0].unlink(missing_ok=True)
                     row, cell = result.evaluation.row, result.cell()
                     say(
                         f"  {method}: {row['above']} above / {row['below']} below, MIAU AUC {row['miau_auc']:.2f}, utility {cell['utility_mean']:.3f}, {cell['cell_seconds']:.0f} s"
@@ -256,8 +276,10 @@ def _run_cell(
     config: SweepConfig,
     tasks: tuple[list[Task], list[str]],
     suites: dict[tuple, UtilityResult],
+    checkpoint: tuple[Path, float],
 ) -> CellResult:
     """Unlearn with `method` from the implanted weights (none, dpd: keep them), then evaluate.
+    `checkpoint`: (path, seconds at least between writes) of the unlearning's checkpoints.
 
     A cell whose weights equal an earlier cell's (DPD and none always, a method that
     stepped as another did) takes the tasks' results from `suites` (see `_suite`); DPD
@@ -265,7 +287,7 @@ def _run_cell(
     implanted, neighbourhood, retain = experiment
     memory.reset_peaks()
     t0 = time.perf_counter()
-    state = None
+    state, resumed = None, False
     g, interval = "ma", implanted.interval
     if method == DPD:  # no update: the same weights, scored as if they decoded privately
         g, interval = "ma_dpd", unseen_interval(loaded, implanted.sets, config.fixed_interval, "ma_dpd")
@@ -281,7 +303,13 @@ def _run_cell(
         uses = retain if unlearn_config.uses_retain else None
         guard = implanted.sets.heldout[1] if config.max_ppl_ratio is not None else None
         forget = implanted.sets.forget[1]
-        state = Unlearning(loaded, forget, targets, unlearn_config, retain=uses, guard=guard).run()
+        path, every = checkpoint
+        resumed = path.exists()
+        if not resumed and every < math.inf:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        state = Unlearning(
+            loaded, forget, targets, unlearn_config, path, retain=uses, guard=guard, checkpoint_seconds=every
+        ).run()
     unlearn_seconds = time.perf_counter() - t0
     settings = _evaluation(config, group.seed)
     evaluation = evaluate_model(loaded, implanted.sets, interval, settings, method, neighbourhood, g)
@@ -292,7 +320,19 @@ def _run_cell(
     seconds = time.perf_counter() - t0
     peaks = (memory.peak_rss_mib(), memory.peak_cuda_mib(loaded.device))
     return CellResult(
-        group, method, parameters, evaluation, utility, state, unlearn_seconds, seconds, peaks, interval, g, reused
+        group,
+        method,
+        parameters,
+        evaluation,
+        utility,
+        state,
+        unlearn_seconds,
+        seconds,
+        peaks,
+        interval,
+        g,
+        reused,
+        resumed,
     )
 
 
