@@ -192,7 +192,7 @@ def test_an_interrupted_cell_goes_on_from_its_checkpoint(workspace, task_file, t
     before, after = (json.loads(cell_path(o, model, 4, 0, "ga").read_text()) for o in (straight, out))
     assert after["resumed_from_checkpoint"] and "resumed_from_checkpoint" not in before
     assert after["forget_g"] == before["forget_g"] and after["cell"]["updates"] == before["cell"]["updates"]
-    assert after["cell"]["stopped"] == before["cell"]["stopped"] and not checkpoint.exists()
+    assert after["cell"]["stopped"] == before["cell"]["stopped"] and not (out / "checkpoints").exists()
 
 
 @pytest.mark.slow

@@ -60,6 +60,15 @@ def checkpoint_path(out: Path, model: str, size: int, seed: int, method: str) ->
     return out / "checkpoints" / cell.relative_to(out / "cells").with_suffix(".pt")
 
 
+def _remove_checkpoint(out: Path, path: Path) -> None:
+    """A written cell's checkpoint, and the folders under `out` it leaves empty."""
+    path.unlink(missing_ok=True)
+    for folder in path.parents:
+        if folder == out or not folder.is_dir() or any(folder.iterdir()):
+            return
+        folder.rmdir()
+
+
 def check_models(config: SweepConfig) -> None:
     """Every model loadable and its tokenizer able to fill the largest forget set, before
     any model is loaded or the sweep folder made (loads the tokenizers alone)."""
@@ -221,7 +230,7 @@ def run_sweep(
                         {"file": config.retain_file, "size": config.retain_size} if method in RETAIN_METHODS else None
                     )
                     io.write_text(json.dumps(result.record(implanted, commit, used), indent=1), path)
-                    checkpoint[0].unlink(missing_ok=True)
+                    _remove_checkpoint(out, checkpoint[0])
                     row, cell = result.evaluation.row, result.cell()
                     say(
                         f"  {method}: {row['above']} above / {row['below']} below, MIAU AUC {row['miau_auc']:.2f}, utility {cell['utility_mean']:.3f}, {cell['cell_seconds']:.0f} s"
