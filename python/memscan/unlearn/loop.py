@@ -266,6 +266,7 @@ class Unlearning:
         }
         if not self.ranks.is_main:
             return
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint.with_name(self.checkpoint.name + ".partial")
         torch.save(payload, tmp)
         os.replace(tmp, self.checkpoint)

@@ -314,8 +314,6 @@ def _run_cell(
         forget = implanted.sets.forget[1]
         path, every = checkpoint
         resumed = path.exists()
-        if not resumed and every < math.inf:
-            path.parent.mkdir(parents=True, exist_ok=True)
         state = Unlearning(
             loaded, forget, targets, unlearn_config, path, retain=uses, guard=guard, checkpoint_seconds=every
         ).run()
